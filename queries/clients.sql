@@ -1,0 +1,104 @@
+-- name: ClientHashes :many
+-- The stored content hash of each given client, to skip unchanged ones before
+-- writing: a skipped row is neither rewritten nor locked.
+SELECT id, content_hash, (removed_at IS NOT NULL)::boolean AS removed
+FROM hub.clients
+WHERE partner_id = @partner_id AND id = ANY(@ids::text[]);
+
+-- name: ClientUpsert :one
+-- Inserts or updates the given clients (a JSON array of rows, see
+-- syncer.clientRow) and writes their status history in the same statement.
+WITH input AS (
+    SELECT r.*
+    FROM jsonb_to_recordset(@rows::jsonb) AS r(
+        id text, name text, status text, partner_payload text, max_channels bigint,
+        fb_business_id text, organisation text,
+        contact_email text, contact_phone text, contact_webpage_url text, contact_language text,
+        contact_country text, contact_street_name text, contact_city text, contact_full_name text,
+        contact_zip_code text, contact_user_name text, contact_user_email text, contact_user_phone text,
+        meta_info jsonb, created_by jsonb, modified_by jsonb, suspicious boolean, enabled_for_chat_support boolean,
+        created_at timestamptz, modified_at timestamptz, raw jsonb, content_hash text)
+),
+prev AS (
+    SELECT c.id, c.status, c.removed_at
+    FROM hub.clients c
+    WHERE c.partner_id = @partner_id AND c.id IN (SELECT i.id FROM input i)
+    FOR UPDATE
+),
+up AS (
+    INSERT INTO hub.clients AS c (
+        partner_id, id, name, status, partner_payload, max_channels, fb_business_id, organisation,
+        contact_email, contact_phone, contact_webpage_url, contact_language, contact_country,
+        contact_street_name, contact_city, contact_full_name, contact_zip_code,
+        contact_user_name, contact_user_email, contact_user_phone,
+        meta_info, created_by, modified_by, suspicious, enabled_for_chat_support,
+        created_at, modified_at, raw, content_hash)
+    SELECT @partner_id, i.id, i.name, i.status, i.partner_payload, i.max_channels, i.fb_business_id, i.organisation,
+        i.contact_email, i.contact_phone, i.contact_webpage_url, i.contact_language, i.contact_country,
+        i.contact_street_name, i.contact_city, i.contact_full_name, i.contact_zip_code,
+        i.contact_user_name, i.contact_user_email, i.contact_user_phone,
+        i.meta_info, i.created_by, i.modified_by, i.suspicious, i.enabled_for_chat_support,
+        i.created_at, i.modified_at, i.raw, decode(i.content_hash, 'hex')
+    FROM input i
+    ON CONFLICT (partner_id, id) DO UPDATE SET
+        name = excluded.name, status = excluded.status, partner_payload = excluded.partner_payload,
+        max_channels = excluded.max_channels, fb_business_id = excluded.fb_business_id,
+        organisation = excluded.organisation, contact_email = excluded.contact_email,
+        contact_phone = excluded.contact_phone, contact_webpage_url = excluded.contact_webpage_url,
+        contact_language = excluded.contact_language, contact_country = excluded.contact_country,
+        contact_street_name = excluded.contact_street_name, contact_city = excluded.contact_city,
+        contact_full_name = excluded.contact_full_name, contact_zip_code = excluded.contact_zip_code,
+        contact_user_name = excluded.contact_user_name, contact_user_email = excluded.contact_user_email,
+        contact_user_phone = excluded.contact_user_phone, meta_info = excluded.meta_info,
+        created_by = excluded.created_by, modified_by = excluded.modified_by,
+        suspicious = excluded.suspicious, enabled_for_chat_support = excluded.enabled_for_chat_support,
+        created_at = excluded.created_at, modified_at = excluded.modified_at,
+        raw = excluded.raw, content_hash = excluded.content_hash,
+        updated_at = now(), removed_at = NULL
+    WHERE c.content_hash IS DISTINCT FROM excluded.content_hash OR c.removed_at IS NOT NULL
+    RETURNING c.id
+),
+hist AS (
+    INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
+    SELECT @partner_id, 'client', i.id, i.id, 'status',
+           CASE WHEN p.removed_at IS NULL THEN p.status END, i.status, sqlc.narg(run_id)::bigint
+    FROM input i
+    JOIN up u ON u.id = i.id
+    LEFT JOIN prev p ON p.id = i.id
+    WHERE CASE WHEN p.id IS NULL OR p.removed_at IS NOT NULL THEN i.status IS NOT NULL
+               ELSE p.status IS DISTINCT FROM i.status END
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS inserted,
+       (SELECT count(*) FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS updated,
+       (SELECT count(*) FROM hist)::int AS transitions;
+
+-- name: ClientRemovalCount :one
+-- How many live clients the run would mark removed, out of how many.
+SELECT count(*)::int AS live,
+       count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM hub.sync_run_seen s
+           WHERE s.run_id = @run_id AND s.entity = 'client' AND s.id = c.id))::int AS missing
+FROM hub.clients c
+WHERE c.partner_id = @partner_id AND c.removed_at IS NULL;
+
+-- name: ClientMarkRemoved :one
+-- Marks removed every live client the run did not see, with history.
+WITH gone AS (
+    UPDATE hub.clients c
+    SET removed_at = now(), updated_at = now()
+    WHERE c.partner_id = @partner_id AND c.removed_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
+                      WHERE s.run_id = @run_id AND s.entity = 'client' AND s.id = c.id)
+    RETURNING c.id, c.status
+),
+hist AS (
+    INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
+    SELECT @partner_id, 'client', g.id, g.id, 'status', g.status, NULL, @run_id
+    FROM gone g
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone)::int AS removed, (SELECT count(*) FROM hist)::int AS transitions;
+
+-- name: ClientGet :one
+SELECT * FROM hub.clients WHERE partner_id = @partner_id AND id = @id;
