@@ -1,0 +1,296 @@
+package hubapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// ListParams selects a page of clients.
+type ListParams struct {
+	// Offset is the number of clients to skip.
+	Offset int
+	// Limit is the page size; 0 leaves it to the server.
+	Limit int
+	// Sort is a client field such as "created_at", "-" prefixed for
+	// descending order; empty leaves the order to the server.
+	Sort string
+	// Filters maps client fields (e.g. "status", "contact_info.email") to
+	// the value they must equal. Sent as a JSON object.
+	Filters map[string]any
+}
+
+// ClientsPage is one page of ListClients.
+type ClientsPage struct {
+	// Limit, Offset, Total and Count are as the server sent them (0 when
+	// absent). Count defaults to the number of records in the page.
+	Limit, Offset, Total, Count int
+	// TotalKnown tells whether the server sent total; without it, the
+	// end of the listing cannot be proven.
+	TotalKnown bool
+	// Sort and Filters echo the server's view of the request.
+	Sort    []string
+	Filters map[string]any
+	// Clients are the records that decoded, in page order.
+	Clients []PartnerClient
+	// Bad are the records that could not be decoded; the good ones are
+	// still in Clients. len(Clients)+len(Bad) is the page's record count.
+	Bad []BadRecord
+}
+
+// BadRecord is a record of a page that could not be decoded.
+type BadRecord struct {
+	// Index is the record's position in the page (from 0).
+	Index int
+	// ID is the record's id if one could be extracted, else "".
+	ID string
+	// Snippet is the start of the record as received (about 200 bytes).
+	Snippet string
+	// Err says what is wrong with it.
+	Err error
+}
+
+// ErrMissingID is the Err of a BadRecord without an id.
+var ErrMissingID = errors.New("missing id")
+
+// ListClients fetches one page of the partner's clients
+// (GET /api/v2/partners/{partner_id}/clients). It is retried on transient
+// failures. Records that do not decode are returned in ClientsPage.Bad
+// rather than failing the page.
+func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, error) {
+	if p.Offset < 0 || p.Limit < 0 {
+		return nil, fmt.Errorf("list clients: negative offset or limit (%d, %d)", p.Offset, p.Limit)
+	}
+	q := url.Values{}
+	q.Set("offset", strconv.Itoa(p.Offset))
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Sort != "" {
+		q.Set("sort", p.Sort)
+	}
+	if len(p.Filters) > 0 {
+		f, err := json.Marshal(p.Filters)
+		if err != nil {
+			return nil, fmt.Errorf("list clients: encode filters: %w", err)
+		}
+		q.Set("filters", string(f))
+	}
+	body, err := c.do(ctx, call{
+		endpoint:   EndpointListClients,
+		method:     http.MethodGet,
+		path:       c.partnerPath() + "/clients",
+		query:      q,
+		idempotent: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list clients at offset %d: %w", p.Offset, err)
+	}
+	page, err := decodeClientsPage(body)
+	if err != nil {
+		return nil, fmt.Errorf("list clients at offset %d: %w", p.Offset, err)
+	}
+	return page, nil
+}
+
+// SharedNumbers fetches the channels a client shares with the partner
+// (GET /api/v2/partners/{partner_id}/clients/{client_id}/shared_client_numbers).
+// It is retried on transient failures. Records that do not decode are
+// returned as BadRecords beside the good channels. A channel without a
+// status is returned with Status nil; a channel without client_id gets
+// clientID.
+func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel, []BadRecord, error) {
+	esc, err := escapeID(clientID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("shared numbers: %w", err)
+	}
+	body, err := c.do(ctx, call{
+		endpoint:   EndpointSharedNumbers,
+		method:     http.MethodGet,
+		path:       c.partnerPath() + "/clients/" + esc + "/shared_client_numbers",
+		idempotent: true,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("shared numbers of client %s: %w", clientID, err)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		if isNull(body) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("shared numbers of client %s: answer is not an array: %w", clientID, err)
+	}
+	chans, bad := decodeRecords(raws, func(ch *Channel) string { return ch.ID })
+	for i := range chans {
+		if chans[i].ClientID == "" {
+			chans[i].ClientID = clientID
+		}
+	}
+	return chans, bad, nil
+}
+
+// ClientUpdate is the body of UpdateClient; nil fields are left unchanged.
+type ClientUpdate struct {
+	// PartnerPayload sets the partner's free-text field ("" clears it).
+	PartnerPayload *string `json:"partner_payload,omitempty"`
+	// MaxChannels sets how many channels the client may have.
+	MaxChannels *int64 `json:"max_channels,omitempty"`
+}
+
+// UpdateClient changes a client's settings
+// (PATCH /api/v2/partners/{partner_id}/clients/{client_id}) and returns the
+// client as the server has it afterwards.
+//
+// Retry rule: a PATCH is retried only when it surely did not reach the
+// server or was refused unprocessed: when no connection could be made
+// (dial or DNS errors, connection refused) and on 429. Once a connection
+// was obtained, a timeout, a reset, a truncated answer or a 5xx is not
+// retried: the error then wraps ErrOutcomeUnknown, and the caller should
+// read the client back.
+func (c *Client) UpdateClient(ctx context.Context, clientID string, u ClientUpdate) (*PartnerClient, error) {
+	esc, err := escapeID(clientID)
+	if err != nil {
+		return nil, fmt.Errorf("update client: %w", err)
+	}
+	if u.PartnerPayload == nil && u.MaxChannels == nil {
+		return nil, fmt.Errorf("update client %s: nothing to update", clientID)
+	}
+	reqBody, err := json.Marshal(u)
+	if err != nil {
+		return nil, fmt.Errorf("update client %s: encode body: %w", clientID, err)
+	}
+	body, err := c.do(ctx, call{
+		endpoint: EndpointUpdateClient,
+		method:   http.MethodPatch,
+		path:     c.partnerPath() + "/clients/" + esc,
+		body:     reqBody,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update client %s: %w", clientID, err)
+	}
+	var pc PartnerClient
+	if err := json.Unmarshal(body, &pc); err != nil {
+		return nil, fmt.Errorf("update client %s: decode answer (%s): %w", clientID, snippet(body, maxBodySnippet), err)
+	}
+	if pc.ID == "" {
+		return nil, fmt.Errorf("update client %s: answer: %w", clientID, ErrMissingID)
+	}
+	return &pc, nil
+}
+
+func (c *Client) partnerPath() string {
+	return "/api/v2/partners/" + url.PathEscape(c.partnerID)
+}
+
+// escapeID path-escapes an id, refusing those that would change the path.
+func escapeID(id string) (string, error) {
+	if id == "" || id == "." || id == ".." {
+		return "", fmt.Errorf("invalid client id %q", id)
+	}
+	return url.PathEscape(id), nil
+}
+
+func isNull(b []byte) bool { return string(bytes.TrimSpace(b)) == "null" }
+
+// pageEnvelope is PartnerClientsPublicOut with each field kept raw, so that
+// one field of an unexpected type spoils only itself.
+type pageEnvelope struct {
+	Limit   json.RawMessage   `json:"limit"`
+	Offset  json.RawMessage   `json:"offset"`
+	Total   json.RawMessage   `json:"total"`
+	Count   json.RawMessage   `json:"count"`
+	Sort    json.RawMessage   `json:"sort"`
+	Filters json.RawMessage   `json:"filters"`
+	Clients []json.RawMessage `json:"clients"`
+}
+
+func decodeClientsPage(body []byte) (*ClientsPage, error) {
+	var env pageEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("decode page: %w", err)
+	}
+	if env.Clients == nil {
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(body, &probe); err == nil {
+			if _, ok := probe["clients"]; !ok {
+				return nil, errors.New("decode page: no clients array in answer")
+			}
+		}
+	}
+	page := &ClientsPage{}
+	page.Limit, _ = looseInt(env.Limit)
+	page.Offset, _ = looseInt(env.Offset)
+	page.Total, page.TotalKnown = looseInt(env.Total)
+	var ok bool
+	if page.Count, ok = looseInt(env.Count); !ok {
+		page.Count = len(env.Clients)
+	}
+	if len(env.Sort) > 0 {
+		var list []string
+		var one string
+		if json.Unmarshal(env.Sort, &list) == nil {
+			page.Sort = list
+		} else if json.Unmarshal(env.Sort, &one) == nil && one != "" {
+			page.Sort = []string{one}
+		}
+	}
+	if len(env.Filters) > 0 {
+		_ = json.Unmarshal(env.Filters, &page.Filters) // echo only; a wrong shape is not worth failing for
+	}
+	page.Clients, page.Bad = decodeRecords(env.Clients, func(pc *PartnerClient) string { return pc.ID })
+	return page, nil
+}
+
+// decodeRecords decodes each raw record on its own; the ones that fail, or
+// have no id, become BadRecords.
+func decodeRecords[T any](raws []json.RawMessage, id func(*T) string) ([]T, []BadRecord) {
+	good := make([]T, 0, len(raws))
+	var bad []BadRecord
+	for i, raw := range raws {
+		var v T
+		err := json.Unmarshal(raw, &v)
+		switch {
+		case isNull(raw):
+			err = errors.New("null record")
+		case err != nil:
+		case id(&v) == "":
+			err = ErrMissingID
+		}
+		if err != nil {
+			bad = append(bad, BadRecord{Index: i, ID: extractID(raw), Snippet: snippet(raw, maxBodySnippet), Err: err})
+			continue
+		}
+		good = append(good, v)
+	}
+	return good, bad
+}
+
+// extractID digs the id out of a record that failed to decode, if it can.
+func extractID(raw json.RawMessage) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	return looseString(m["id"])
+}
+
+// looseInt reads a JSON number (or numeric string) as an int; false when
+// absent, null or not an integer.
+func looseInt(raw json.RawMessage) (int, bool) {
+	s := looseString(raw)
+	if s == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		return n, true
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f == float64(int(f)) {
+		return int(f), true
+	}
+	return 0, false
+}
