@@ -86,7 +86,8 @@ type Client struct {
 
 // Stats are cumulative counters of a Client.
 type Stats struct {
-	// Requests counts attempts sent (retries included).
+	// Requests counts attempts made (retries included), including those
+	// that failed to connect.
 	Requests int64
 	// Retries counts attempts that were retries.
 	Retries int64
@@ -280,7 +281,9 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 	body, err := backoff.Retry(ctx, func() ([]byte, error) {
 		attempts++
 		body, err := c.attempt(ctx, op, u)
-		lastErr = err
+		if err != nil && ctx.Err() == nil {
+			lastErr = err
+		}
 		return body, err
 	},
 		backoff.WithBackOff(b),

@@ -1,0 +1,47 @@
+package hubapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/hubsync/hubsync/sync/hubapi"
+)
+
+// Paging through all clients, keeping the good records of a page that
+// also holds bad ones, and telling API errors from the rest.
+func ExampleClient_ListClients() {
+	c, err := hubapi.New(hubapi.Config{
+		BaseURL:        "http://127.0.0.1:8360",
+		PartnerID:      "demo-partner",
+		APIKey:         "demo-key",
+		RateLimit:      10,
+		RequestTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	for offset := 0; ; {
+		page, err := c.ListClients(ctx, hubapi.ListParams{Offset: offset, Limit: 100, Sort: "id"})
+		var apiErr *hubapi.Error
+		if errors.As(err, &apiErr) {
+			log.Fatalf("API refused (trace %s): %v", apiErr.TraceID, err)
+		} else if err != nil {
+			log.Fatal(err)
+		}
+		for _, b := range page.Bad {
+			log.Printf("skipping record %d (id %q): %v", b.Index, b.ID, b.Err)
+		}
+		for _, pc := range page.Clients {
+			fmt.Println(pc.ID)
+		}
+		n := len(page.Clients) + len(page.Bad)
+		offset += n
+		if n == 0 || (page.TotalKnown && offset >= page.Total) {
+			break
+		}
+	}
+}
