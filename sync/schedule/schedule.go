@@ -221,7 +221,8 @@ func parseSchedule(spec string) (cron.Schedule, error) {
 }
 
 // Started is closed once Run listens (when Config.Addr is set), has decided
-// on the start-up run and has started the schedule.
+// on the start-up run and has started the schedule. It never closes when
+// Run fails to start (see Run's error).
 func (s *Scheduler) Started() <-chan struct{} { return s.started }
 
 // Addr is the address the HTTP server listens on, once Started is closed;

@@ -625,3 +625,22 @@ func TestNoMetricsNoEndpoint(t *testing.T) {
 		t.Errorf("/metrics without Metrics: want 404, got %d", rec.Code)
 	}
 }
+
+func TestRunWithCancelledContextStopsCleanly(t *testing.T) {
+	t.Parallel()
+	calls := make(chan struct{}, 10)
+	s := newScheduler(t, Config{Addr: "127.0.0.1:0", Job: succeed(calls)})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Errorf("Run with a cancelled context: want nil, got %v", err)
+	}
+	if err := s.Run(context.Background()); err == nil {
+		t.Errorf("second Run: want an error, got nil")
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after shutdown: want 503, got %d", rec.Code)
+	}
+}
