@@ -10,16 +10,22 @@ WHERE partner_id = @partner_id AND id = ANY(@ids::text[]);
 -- syncer.channelRow) and writes the history of every tracked attribute in the
 -- same statement.
 WITH input AS (
-    SELECT r.*
-    FROM jsonb_to_recordset(@rows::jsonb) AS r(
-        id text, client_id text, status text, availability_status text, hub_status text,
-        current_limit text, current_quality_rating text, current_quality_update_event text,
-        phone_number text, phone_name text, certificate text, default_language text, ivr boolean,
-        verification_method text, was_in_use boolean, is_oba boolean, settings_tier text,
-        settings_data_localization_region text, settings_allowed_to_send_outbound boolean,
-        throughput_level text, account_mode text, is_migrated boolean, has_inbox boolean, version bigint,
-        created_at timestamptz, cancelled_at timestamptz, terminated_at timestamptz,
-        billing_started_at timestamptz, raw jsonb, content_hash text)
+    SELECT (r).id AS id, (r).client_id AS client_id, (r).status AS status,
+        (r).availability_status AS availability_status, (r).hub_status AS hub_status,
+        (r).current_limit AS current_limit, (r).current_quality_rating AS current_quality_rating,
+        (r).current_quality_update_event AS current_quality_update_event,
+        (r).phone_number AS phone_number, (r).phone_name AS phone_name,
+        (r).certificate AS certificate, (r).default_language AS default_language, (r).ivr AS ivr,
+        (r).verification_method AS verification_method, (r).was_in_use AS was_in_use,
+        (r).is_oba AS is_oba, (r).settings_tier AS settings_tier,
+        (r).settings_data_localization_region AS settings_data_localization_region,
+        (r).settings_allowed_to_send_outbound AS settings_allowed_to_send_outbound,
+        (r).throughput_level AS throughput_level, (r).account_mode AS account_mode,
+        (r).is_migrated AS is_migrated, (r).has_inbox AS has_inbox, (r).version AS version,
+        (r).created_at AS created_at, (r).cancelled_at AS cancelled_at,
+        (r).terminated_at AS terminated_at, (r).billing_started_at AS billing_started_at,
+        (r).raw AS raw, (r).content_hash AS content_hash
+    FROM jsonb_populate_recordset(NULL::hub.channels, @rows::jsonb) AS r
 ),
 prev AS (
     SELECT c.id, c.client_id, c.status, c.availability_status, c.current_quality_rating,
@@ -41,7 +47,7 @@ up AS (
         i.default_language, i.ivr, i.verification_method, i.was_in_use, i.is_oba, i.settings_tier,
         i.settings_data_localization_region, i.settings_allowed_to_send_outbound, i.throughput_level,
         i.account_mode, i.is_migrated, i.has_inbox, i.version, i.created_at, i.cancelled_at, i.terminated_at,
-        i.billing_started_at, i.raw, decode(i.content_hash, 'hex')
+        i.billing_started_at, i.raw, i.content_hash
     FROM input i
     ON CONFLICT (partner_id, id) DO UPDATE SET
         client_id = excluded.client_id, status = excluded.status,
@@ -85,11 +91,13 @@ hist AS (
         WHEN p.id IS NULL OR p.removed_at IS NOT NULL THEN v.new IS NOT NULL
         ELSE v.old IS DISTINCT FROM v.new
     END
-    RETURNING 1
+    RETURNING attribute, from_value, to_value
 )
 SELECT (SELECT count(*) FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS inserted,
        (SELECT count(*) FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS updated,
-       (SELECT count(*) FROM hist)::int AS transitions;
+       coalesce((SELECT jsonb_object_agg(k, n) FROM (
+           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
+           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions;
 
 -- name: ChannelRemovalCount :one
 -- How many live channels the run would mark removed, out of how many.
@@ -122,9 +130,11 @@ hist AS (
         ('current_limit', g.current_limit)
     ) AS v(attribute, old)
     WHERE v.attribute = 'status' OR v.old IS NOT NULL
-    RETURNING 1
+    RETURNING attribute, from_value, to_value
 )
-SELECT (SELECT count(*) FROM gone)::int AS removed, (SELECT count(*) FROM hist)::int AS transitions;
+SELECT (SELECT count(*) FROM gone)::int AS removed, coalesce((SELECT jsonb_object_agg(k, n) FROM (
+           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
+           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions;
 
 -- name: ChannelGet :one
 SELECT * FROM hub.channels WHERE partner_id = @partner_id AND id = @id;

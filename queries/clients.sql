@@ -9,15 +9,20 @@ WHERE partner_id = @partner_id AND id = ANY(@ids::text[]);
 -- Inserts or updates the given clients (a JSON array of rows, see
 -- syncer.clientRow) and writes their status history in the same statement.
 WITH input AS (
-    SELECT r.*
-    FROM jsonb_to_recordset(@rows::jsonb) AS r(
-        id text, name text, status text, partner_payload text, max_channels bigint,
-        fb_business_id text, organisation text,
-        contact_email text, contact_phone text, contact_webpage_url text, contact_language text,
-        contact_country text, contact_street_name text, contact_city text, contact_full_name text,
-        contact_zip_code text, contact_user_name text, contact_user_email text, contact_user_phone text,
-        meta_info jsonb, created_by jsonb, modified_by jsonb, suspicious boolean, enabled_for_chat_support boolean,
-        created_at timestamptz, modified_at timestamptz, raw jsonb, content_hash text)
+    SELECT (r).id AS id, (r).name AS name, (r).status AS status,
+        (r).partner_payload AS partner_payload, (r).max_channels AS max_channels,
+        (r).fb_business_id AS fb_business_id, (r).organisation AS organisation,
+        (r).contact_email AS contact_email, (r).contact_phone AS contact_phone,
+        (r).contact_webpage_url AS contact_webpage_url, (r).contact_language AS contact_language,
+        (r).contact_country AS contact_country, (r).contact_street_name AS contact_street_name,
+        (r).contact_city AS contact_city, (r).contact_full_name AS contact_full_name,
+        (r).contact_zip_code AS contact_zip_code, (r).contact_user_name AS contact_user_name,
+        (r).contact_user_email AS contact_user_email, (r).contact_user_phone AS contact_user_phone,
+        (r).meta_info AS meta_info, (r).created_by AS created_by, (r).modified_by AS modified_by,
+        (r).suspicious AS suspicious, (r).enabled_for_chat_support AS enabled_for_chat_support,
+        (r).created_at AS created_at, (r).modified_at AS modified_at, (r).raw AS raw,
+        (r).content_hash AS content_hash
+    FROM jsonb_populate_recordset(NULL::hub.clients, @rows::jsonb) AS r
 ),
 prev AS (
     SELECT c.id, c.status, c.removed_at
@@ -38,7 +43,7 @@ up AS (
         i.contact_street_name, i.contact_city, i.contact_full_name, i.contact_zip_code,
         i.contact_user_name, i.contact_user_email, i.contact_user_phone,
         i.meta_info, i.created_by, i.modified_by, i.suspicious, i.enabled_for_chat_support,
-        i.created_at, i.modified_at, i.raw, decode(i.content_hash, 'hex')
+        i.created_at, i.modified_at, i.raw, i.content_hash
     FROM input i
     ON CONFLICT (partner_id, id) DO UPDATE SET
         name = excluded.name, status = excluded.status, partner_payload = excluded.partner_payload,
@@ -67,11 +72,13 @@ hist AS (
     LEFT JOIN prev p ON p.id = i.id
     WHERE CASE WHEN p.id IS NULL OR p.removed_at IS NOT NULL THEN i.status IS NOT NULL
                ELSE p.status IS DISTINCT FROM i.status END
-    RETURNING 1
+    RETURNING attribute, from_value, to_value
 )
 SELECT (SELECT count(*) FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS inserted,
        (SELECT count(*) FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS updated,
-       (SELECT count(*) FROM hist)::int AS transitions;
+       coalesce((SELECT jsonb_object_agg(k, n) FROM (
+           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
+           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions;
 
 -- name: ClientRemovalCount :one
 -- How many live clients the run would mark removed, out of how many.
@@ -96,9 +103,11 @@ hist AS (
     INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
     SELECT @partner_id, 'client', g.id, g.id, 'status', g.status, NULL, @run_id
     FROM gone g
-    RETURNING 1
+    RETURNING attribute, from_value, to_value
 )
-SELECT (SELECT count(*) FROM gone)::int AS removed, (SELECT count(*) FROM hist)::int AS transitions;
+SELECT (SELECT count(*) FROM gone)::int AS removed, coalesce((SELECT jsonb_object_agg(k, n) FROM (
+           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
+           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions;
 
 -- name: ClientGet :one
 SELECT * FROM hub.clients WHERE partner_id = @partner_id AND id = @id;

@@ -113,3 +113,35 @@ func (m *Metrics) RunSkipped() {
 	}
 	m.SkippedRuns.Inc()
 }
+
+// AddRows counts rows written to table by op (insert, update, remove).
+func (m *Metrics) AddRows(table, op string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.RowsWritten.WithLabelValues(table, op).Add(float64(n))
+}
+
+// AddTransitions counts history rows written for entity's attribute.
+func (m *Metrics) AddTransitions(entity, attribute string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.Transitions.WithLabelValues(entity, attribute).Add(float64(n))
+}
+
+// AddUnknown counts one value outside attribute's documented enum.
+func (m *Metrics) AddUnknown(attribute string) {
+	if m == nil {
+		return
+	}
+	m.UnknownValues.WithLabelValues(attribute).Inc()
+}
+
+// AddBad counts one unusable record of entity (client or channel).
+func (m *Metrics) AddBad(entity string) {
+	if m == nil {
+		return
+	}
+	m.BadRecords.WithLabelValues(entity).Inc()
+}
