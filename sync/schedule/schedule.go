@@ -133,7 +133,7 @@ type Scheduler struct {
 
 	mu         sync.Mutex
 	runCtx     context.Context
-	cancelRuns context.CancelFunc
+	cancelRuns context.CancelFunc // cancels runs with cause ErrShutdown
 	addr       net.Addr
 	startRun   string // trigger of the run Run started at start, "" if none
 	state      runState
@@ -191,7 +191,7 @@ func New(cfg Config) (*Scheduler, error) {
 		started:      make(chan struct{}),
 		shutdownBegs: make(chan struct{}),
 	}
-	s.runCtx, s.cancelRuns = context.WithCancel(context.Background())
+	s.runCtx, s.cancelRuns = withShutdownCause(context.Background())
 	s.cron = cron.New(
 		cron.WithParser(parser),
 		cron.WithLogger(cl),
@@ -249,7 +249,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	// values but not its cancellation.
 	s.mu.Lock()
 	s.cancelRuns()
-	s.runCtx, s.cancelRuns = context.WithCancel(context.WithoutCancel(ctx))
+	s.runCtx, s.cancelRuns = withShutdownCause(context.WithoutCancel(ctx))
 	cancelRuns := s.cancelRuns
 	s.mu.Unlock()
 	defer cancelRuns()
@@ -506,4 +506,13 @@ func (c cronLogger) Info(msg string, keysAndValues ...any) {
 
 func (c cronLogger) Error(err error, msg string, keysAndValues ...any) {
 	c.l.Error("cron: "+msg, append([]any{"error", err}, keysAndValues...)...)
+}
+
+// ErrShutdown is the cause of a run's cancellation when shutdown's grace
+// period ran out; a Job's error then says "shutdown".
+var ErrShutdown = errors.New("shutdown")
+
+func withShutdownCause(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	return ctx, func() { cancel(ErrShutdown) }
 }
