@@ -158,10 +158,10 @@ func randFormat(r *rand.Rand) uint8 {
 // place bundles consistent address data.
 type place struct {
 	city, country, tz, lang, dial string
-	digits                         int
-	streets                        []string
-	zip                            string // '#' is a digit; "" means no zip code
-	legal                          []string
+	digits                        int
+	streets                       []string
+	zip                           string // '#' is a digit; "" means no zip code
+	legal                         []string
 }
 
 var places = []place{

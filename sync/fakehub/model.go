@@ -215,9 +215,9 @@ func (v fieldValue) matches(want any) bool {
 	return false
 }
 
-func valueOf(o optString) fieldValue   { return fieldValue{null: !o.ok, s: o.s} }
+func valueOf(o optString) fieldValue    { return fieldValue{null: !o.ok, s: o.s} }
 func valueOfString(s string) fieldValue { return fieldValue{s: s} }
-func valueOfStamp(t stamp) fieldValue  { return fieldValue{null: !t.ok, num: true, n: t.us} }
+func valueOfStamp(t stamp) fieldValue   { return fieldValue{null: !t.ok, num: true, n: t.us} }
 
 // clientField describes one dotted client path: how to read it for filters
 // and sorts, and how to set it in the typed struct. A nil set means the field
