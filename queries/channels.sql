@@ -28,11 +28,12 @@ WITH input AS (
     FROM jsonb_populate_recordset(NULL::hub.channels, @rows::jsonb) AS r
 ),
 prev AS (
+    -- The rows as they were before this statement: every part of a statement
+    -- sees the same snapshot, so this is unaffected by the upsert below.
     SELECT c.id, c.client_id, c.status, c.availability_status, c.current_quality_rating,
            c.current_limit, c.removed_at
     FROM hub.channels c
     WHERE c.partner_id = @partner_id AND c.id IN (SELECT i.id FROM input i)
-    FOR UPDATE
 ),
 up AS (
     INSERT INTO hub.channels AS c (

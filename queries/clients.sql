@@ -25,10 +25,11 @@ WITH input AS (
     FROM jsonb_populate_recordset(NULL::hub.clients, @rows::jsonb) AS r
 ),
 prev AS (
+    -- The rows as they were before this statement: every part of a statement
+    -- sees the same snapshot, so this is unaffected by the upsert below.
     SELECT c.id, c.status, c.removed_at
     FROM hub.clients c
     WHERE c.partner_id = @partner_id AND c.id IN (SELECT i.id FROM input i)
-    FOR UPDATE
 ),
 up AS (
     INSERT INTO hub.clients AS c (
