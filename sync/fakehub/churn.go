@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // ChangeKind says what a Change did.
@@ -168,10 +169,14 @@ func (s *Server) churnOne(rep *ChurnReport) {
 		rep.Changes = append(rep.Changes, Change{Kind: ClientRemoved, ClientID: c.id})
 		s.removeClient(c)
 	case opMoveChannel:
+		if len(s.byID) < 2 {
+			return
+		}
 		ch := pick(r, s.allChans)
 		to := pick(r, s.byID)
 		if to == ch.owner {
-			return
+			i, _ := slices.BinarySearchFunc(s.byID, to.id, func(x *client, id string) int { return strings.Compare(x.id, id) })
+			to = s.byID[(i+1)%len(s.byID)]
 		}
 		from := ch.owner.id
 		s.moveChannel(ch, to)
