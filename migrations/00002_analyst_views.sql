@@ -159,6 +159,8 @@ changes AS (
     CROSS JOIN LATERAL (VALUES (t.to_value, 1), (t.from_value, -1)) AS v(status, delta)
     WHERE v.status IS NOT NULL
     GROUP BY 1, 2
+    -- A status entered and left within one day changes no end-of-day count.
+    HAVING sum(v.delta * t.n) <> 0
 ),
 statuses AS (
     SELECT status FROM live
@@ -178,7 +180,7 @@ LEFT JOIN changes c ON c.day = d.day AND c.status = s.status;
 
 COMMENT ON VIEW hub.daily_channel_status IS 'How many channels were in each status at the end of each day (UTC), for the last 90 days including today (today: as of now). Removed channels count in no status. One row per day and status, zeros included, ready for a stacked chart: x = day, series = status, y = channels. All partners together.';
 COMMENT ON COLUMN hub.daily_channel_status.day IS 'The day (UTC date); the last 90 days up to today.';
-COMMENT ON COLUMN hub.daily_channel_status.status IS 'Channel status (every status that a live channel had during the 90 days).';
+COMMENT ON COLUMN hub.daily_channel_status.status IS 'Channel status: every status that some channel has now or had at the end of one of the 90 days.';
 COMMENT ON COLUMN hub.daily_channel_status.channels IS 'Channels in that status at the end of the day (23:59:59.999 UTC), as the syncs observed it; for today, now.';
 
 -- ------------------------------------------------------------ client_overview
