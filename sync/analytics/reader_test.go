@@ -90,6 +90,9 @@ func dropRolesOnCleanup(t *testing.T, admin *pgx.Conn, roles ...string) {
 			if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, r).Scan(&exists); err != nil || !exists {
 				continue
 			}
+			if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, r); err != nil {
+				t.Errorf("end the sessions of %s: %v", r, err)
+			}
 			if _, err := admin.Exec(ctx, "DROP OWNED BY "+id); err != nil {
 				t.Errorf("drop owned by %s: %v", r, err)
 			}
@@ -390,9 +393,14 @@ func TestLongReadDoesNotBlockSync(t *testing.T) {
 
 	// 2. A query over the views is running (pg_sleep keeps it so) when the
 	// sync writes again.
-	done := make(chan error, 1)
+	// If the test stops early, cancel the sleeping query and wait for it
+	// before the connection closes.
+	queryCtx, cancelQuery := context.WithCancel(ctx)
+	done, finished := make(chan error, 1), make(chan struct{})
+	t.Cleanup(func() { cancelQuery(); <-finished })
 	go func() {
-		_, err := tx.Exec(ctx, `
+		defer close(finished)
+		_, err := tx.Exec(queryCtx, `
 			SELECT (SELECT count(*) FROM hub.client_overview), (SELECT count(*) FROM hub.channel_status_intervals),
 			       (SELECT count(*) FROM hub.daily_channel_status), pg_sleep(600)`)
 		done <- err
