@@ -30,6 +30,10 @@ CREATE INDEX channels_live_availability_idx ON hub.channels (partner_id, availab
     WHERE removed_at IS NULL;
 
 -- ---------------------------------------------------------- current_channels
+-- The latest changes come from aggregates in LATERAL subqueries: each yields
+-- exactly one row, so the planner drops the lookup from queries that do not
+-- use its column (a count by status, say), and does it with one index probe
+-- per channel for those that do.
 CREATE VIEW hub.current_channels AS
 SELECT ch.partner_id,
        ch.id AS channel_id,
@@ -44,6 +48,7 @@ SELECT ch.partner_id,
        coalesce(s.changed_at, ch.first_seen_at) AS status_since,
        now() - coalesce(s.changed_at, ch.first_seen_at) AS time_in_status,
        ch.availability_status,
+       coalesce(a.changed_at, ch.first_seen_at) AS availability_since,
        ch.current_quality_rating,
        ch.current_limit,
        ch.phone_number,
@@ -55,13 +60,17 @@ SELECT ch.partner_id,
 FROM hub.channels ch
 LEFT JOIN hub.clients cl ON cl.partner_id = ch.partner_id AND cl.id = ch.client_id
 LEFT JOIN LATERAL (
-    SELECT h.changed_at
+    SELECT max(h.changed_at) AS changed_at
     FROM hub.status_history h
     WHERE h.entity_id = ch.id AND h.partner_id = ch.partner_id
       AND h.entity = 'channel' AND h.attribute = 'status'
-    ORDER BY h.changed_at DESC, h.id DESC
-    LIMIT 1
 ) s ON true
+LEFT JOIN LATERAL (
+    SELECT max(h.changed_at) AS changed_at
+    FROM hub.status_history h
+    WHERE h.entity_id = ch.id AND h.partner_id = ch.partner_id
+      AND h.entity = 'channel' AND h.attribute = 'availability_status'
+) a ON true
 WHERE ch.removed_at IS NULL;
 
 COMMENT ON VIEW hub.current_channels IS 'Live channels (not removed) with their client''s name and contacts, their current status, availability, quality and limit, and how long they have been in their status. Start here for "what does it look like now".';
@@ -78,6 +87,7 @@ COMMENT ON COLUMN hub.current_channels.status IS 'Current onboarding status (rea
 COMMENT ON COLUMN hub.current_channels.status_since IS 'When a sync observed the channel entering its current status (the latest status history row; first_seen_at if there is none). The change happened between the previous run and this time.';
 COMMENT ON COLUMN hub.current_channels.time_in_status IS 'now() - status_since: how long the channel has been in its current status.';
 COMMENT ON COLUMN hub.current_channels.availability_status IS 'Current availability: setting_up, ready, error, cancelled, inactive (NULL when the API sends none).';
+COMMENT ON COLUMN hub.current_channels.availability_since IS 'When a sync observed the channel entering its current availability_status (the latest availability history row; first_seen_at if there is none).';
 COMMENT ON COLUMN hub.current_channels.current_quality_rating IS 'Current Meta quality rating: High, Medium, Low or NA.';
 COMMENT ON COLUMN hub.current_channels.current_limit IS 'Current Meta messaging limit tier (TIER_50 … TIER_UNLIMITED, NA).';
 COMMENT ON COLUMN hub.current_channels.phone_number IS 'The phone number.';
