@@ -65,8 +65,9 @@ ALTER ROLE :"login" SET idle_in_transaction_session_timeout = '10min';
 -- A query stuck behind a lock (a migration's ALTER TABLE, say) fails after
 -- 30 seconds with a clear error instead of hanging the dashboard.
 ALTER ROLE :"login" SET lock_timeout = '30s';
--- JIT compilation costs more than it saves on these queries: up to two
--- seconds on queries that run in under one (see sync/analytics/querybench).
+-- JIT compilation costs more than it saves on these queries: 0.1 to 2
+-- seconds of compiling for queries with under a second of work (compare
+-- go run ./sync/analytics/querybench with and without -jit).
 ALTER ROLE :"login" SET jit = off;
 
 \endif
