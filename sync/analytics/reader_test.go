@@ -180,6 +180,7 @@ func TestReaderRole(t *testing.T) {
 	ctx := f.ctx
 
 	t.Run("settings", func(t *testing.T) {
+		t.Parallel()
 		for setting, want := range map[string]string{
 			"default_transaction_read_only":       "on",
 			"statement_timeout":                   "5min",
@@ -198,6 +199,7 @@ func TestReaderRole(t *testing.T) {
 	})
 
 	t.Run("reads every table and view", func(t *testing.T) {
+		t.Parallel()
 		rows, err := f.pool.Query(ctx, `
 			SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 			WHERE n.nspname = 'hub' AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1`)
@@ -224,6 +226,7 @@ func TestReaderRole(t *testing.T) {
 	})
 
 	t.Run("read-only by default", func(t *testing.T) {
+		t.Parallel()
 		_, err := pool.Exec(ctx, `UPDATE hub.channels SET status = 'x'`)
 		if got := sqlState(err); got != "25006" {
 			t.Errorf("UPDATE in a default transaction: expected read_only_sql_transaction (25006), got %v", err)
@@ -244,6 +247,7 @@ func TestReaderRole(t *testing.T) {
 		`DROP VIEW hub.current_channels`,
 	} {
 		t.Run("refuses "+strings.Fields(stmt)[0]+" "+strings.Fields(stmt)[1], func(t *testing.T) {
+			t.Parallel()
 			err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadWrite}, func(tx pgx.Tx) error {
 				_, err := tx.Exec(ctx, stmt)
 				return err
@@ -256,6 +260,7 @@ func TestReaderRole(t *testing.T) {
 	}
 
 	t.Run("future tables", func(t *testing.T) {
+		t.Parallel()
 		// The owner (the role that runs migrations) adds a table later.
 		if _, err := f.pool.Exec(ctx, `CREATE TABLE hub.added_later (x int); INSERT INTO hub.added_later VALUES (7)`); err != nil {
 			t.Fatal(err)
