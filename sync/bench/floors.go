@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hubsync/hubsync/sync/hubapi"
+)
+
+// fetchResult is what one pass over the API cost.
+type fetchResult struct {
+	dur               time.Duration
+	requests          int64
+	throttled         int64
+	clients, channels int64
+}
+
+// fetchAll is the HTTP floor: it pages every client (sorted by id, pages
+// not overlapping) and fetches every client's shared numbers with conc
+// requests in flight while paging goes on, decoding everything with the
+// same hubapi client the sync uses, and writes nothing. keep, when set,
+// receives each client with its channels (from several goroutines, one at a
+// time).
+func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc int,
+	keep func(c *hubapi.PartnerClient, chans []hubapi.Channel)) (fetchResult, error) {
+	api, err := hubapi.New(hubapi.Config{BaseURL: baseURL, PartnerID: partner, APIKey: key})
+	if err != nil {
+		return fetchResult{}, err
+	}
+	var (
+		res      fetchResult
+		channels atomic.Int64
+		keepMu   sync.Mutex
+	)
+	start := time.Now()
+	g, ctx := errgroup.WithContext(ctx)
+	jobs := make(chan *hubapi.PartnerClient, 2*pageSize)
+	g.Go(func() error {
+		defer close(jobs)
+		for offset := 0; ; {
+			page, err := api.ListClients(ctx, hubapi.ListParams{Offset: offset, Limit: pageSize, Sort: "id"})
+			if err != nil {
+				return err
+			}
+			for i := range page.Clients {
+				select {
+				case jobs <- &page.Clients[i]:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			n := len(page.Clients) + len(page.Bad)
+			res.clients += int64(len(page.Clients))
+			offset += n
+			if n == 0 || (page.TotalKnown && offset >= page.Total) {
+				return nil
+			}
+		}
+	})
+	for range conc {
+		g.Go(func() error {
+			for c := range jobs {
+				chans, _, err := api.SharedNumbers(ctx, c.ID)
+				if err != nil {
+					return err
+				}
+				channels.Add(int64(len(chans)))
+				if keep != nil {
+					keepMu.Lock()
+					keep(c, chans)
+					keepMu.Unlock()
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, fmt.Errorf("fetch floor: %w", err)
+	}
+	res.dur = time.Since(start)
+	st := api.Stats()
+	res.requests, res.throttled, res.channels = st.Requests, st.Throttled, channels.Load()
+	return res, nil
+}
+
+// copyRows are the clients and channels of a partner as COPY rows shaped
+// like hub.clients and hub.channels (their main typed columns, raw and
+// content_hash).
+type copyRows struct {
+	clients, channels [][]any
+}
+
+var (
+	copyClientCols = []string{"partner_id", "id", "name", "status", "partner_payload", "max_channels",
+		"fb_business_id", "organisation", "contact_email", "created_at", "modified_at", "raw", "content_hash"}
+	copyChannelCols = []string{"partner_id", "id", "client_id", "status", "availability_status", "hub_status",
+		"current_limit", "current_quality_rating", "current_quality_update_event", "phone_number", "phone_name",
+		"is_oba", "created_at", "cancelled_at", "terminated_at", "raw", "content_hash"}
+)
+
+func (r *copyRows) add(partner string, c *hubapi.PartnerClient, chans []hubapi.Channel) {
+	var email *string
+	if c.ContactInfo != nil {
+		email = c.ContactInfo.Email
+	}
+	h := sha256.Sum256(c.Raw)
+	r.clients = append(r.clients, []any{partner, c.ID, c.Name, c.Status, c.PartnerPayload, c.MaxChannels,
+		c.FBBusinessID, c.Organisation, email, ts(c.CreatedAt), ts(c.ModifiedAt), c.Raw, h[:]})
+	for i := range chans {
+		ch := &chans[i]
+		clientID := ch.ClientID
+		if clientID == "" {
+			clientID = c.ID
+		}
+		var phone, name *string
+		if ch.SetupInfo != nil {
+			phone, name = ch.SetupInfo.PhoneNumber, ch.SetupInfo.PhoneName
+		}
+		h := sha256.Sum256(ch.Raw)
+		r.channels = append(r.channels, []any{partner, ch.ID, clientID, ch.Status, ch.AvailabilityStatus, ch.HubStatus,
+			ch.CurrentLimit, ch.CurrentQualityRating, ch.CurrentQualityUpdateEvent, phone, name,
+			ch.IsOBA, ts(ch.CreatedAt), ts(ch.CancelledAt), ts(ch.TerminatedAt), ch.Raw, h[:]})
+	}
+}
+
+func ts(s *string) *time.Time {
+	if s == nil {
+		return nil
+	}
+	t, ok := hubapi.ParseTime(*s)
+	if !ok {
+		return nil
+	}
+	return &t
+}
+
+// copyFloor is the database floor: pgx CopyFrom of every client and channel
+// into empty tables shaped like hub.clients and hub.channels (same columns,
+// defaults and indexes), in a scratch schema, with no HTTP.
+func copyFloor(ctx context.Context, pool *pgxpool.Pool, rows *copyRows) (time.Duration, error) {
+	_, err := pool.Exec(ctx, `CREATE SCHEMA floor;
+		CREATE TABLE floor.clients (LIKE hub.clients INCLUDING ALL);
+		CREATE TABLE floor.channels (LIKE hub.channels INCLUDING ALL)`)
+	if err != nil {
+		return 0, fmt.Errorf("create floor tables: %w", err)
+	}
+	start := time.Now()
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"floor", "clients"}, copyClientCols, pgx.CopyFromRows(rows.clients)); err != nil {
+		return 0, fmt.Errorf("copy clients: %w", err)
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"floor", "channels"}, copyChannelCols, pgx.CopyFromRows(rows.channels)); err != nil {
+		return 0, fmt.Errorf("copy channels: %w", err)
+	}
+	return time.Since(start), nil
+}

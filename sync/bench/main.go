@@ -1,0 +1,415 @@
+// Command bench measures what a sync costs (GitHub issue 6): it runs
+// `hubsync sync` as a subprocess against the simulator and a real Postgres,
+// for every scenario in one run, next to the floors the sync cannot beat,
+// and prints one markdown table with a verdict per target.
+//
+//	go run ./sync/bench                  # full size, ~10 minutes; rewrites docs/performance.md
+//	go run ./sync/bench -quick           # a smaller smoke run, ~1 minute; prints only
+//	go run ./sync/bench -clients 20000   # any size; see -help
+//
+// Scenarios, in this order, each on a scratch database that is dropped at the
+// end (CREATE DATABASE hubsync_bench_<pid>_<n> on the server in DATABASE_URL):
+//
+//	floor fetch  page every client and fetch every client's shared numbers
+//	             with hubapi at the sync's concurrency, decoding all, no database
+//	floor COPY   pgx CopyFrom of the same clients and channels (raw JSON and
+//	             typed columns) into empty tables shaped like hub.clients and
+//	             hub.channels, no HTTP
+//	a 10k        initial sync of -small-clients clients (the memory baseline)
+//	a            initial sync of -clients clients, no latency
+//	b            re-sync of the same data, nothing changed
+//	c            re-sync after the status of -change of the channels changed
+//	d            initial sync of -throttled-clients clients against a
+//	             simulator with -latency per request and -rps before 429,
+//	             with HUBSYNC_RATE_LIMIT set to the same -rps
+//
+// The simulator runs inside the bench (so that scenario c can change its data
+// between runs through its Go API); the sync runs as its own process, so its
+// peak RSS is its own. WAL is measured two ways: the cluster-wide difference
+// of pg_current_wal_lsn(), and, with pg_walinspect, the bytes of the WAL
+// records that touch the scratch database (the cluster may be shared; only
+// the second belongs to the run). Between runs the bench does what
+// autovacuum would: VACUUM (ANALYZE) of the synced tables.
+//
+// -profile DIR runs no scenario: it syncs -clients clients in process,
+// initially and again unchanged, and writes CPU profiles and execution traces
+// to DIR (see `go tool pprof`, `go tool trace -pprof=net`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hubsync/hubsync/sync/fakehub"
+	"github.com/hubsync/hubsync/sync/hubapi"
+)
+
+const defaultDatabaseURL = "postgres://postgres@localhost:5432/postgres?sslmode=disable"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == spawnArg {
+		os.Exit(spawnMain(os.Args[2:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the bench's settings.
+type options struct {
+	clients, smallClients, throttledClients int
+	perClient                               float64
+	seed                                    int64
+	pageSize, concurrency                   int
+	change                                  float64
+	rps                                     float64
+	latency                                 time.Duration
+	syncTimeout                             time.Duration
+	databaseURL                             string
+	out                                     string
+	quick, keep                             bool
+	profile                                 string
+	args                                    []string
+}
+
+const (
+	partnerID = fakehub.DefaultPartnerID
+	apiKey    = fakehub.DefaultAPIKey
+)
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{args: args}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.clients, "clients", 100_000, "clients of the large partner (floors, a, b, c)")
+	fs.IntVar(&o.smallClients, "small-clients", 10_000, "clients of the memory baseline initial sync")
+	fs.IntVar(&o.throttledClients, "throttled-clients", 10_000, "clients of the rate-limited scenario d")
+	fs.Float64Var(&o.perClient, "channels-per-client", 2.5, "mean channels per client")
+	fs.Int64Var(&o.seed, "seed", 1, "simulator seed")
+	fs.IntVar(&o.pageSize, "page-size", 100, "HUBSYNC_PAGE_SIZE, and the floor's page size")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "HUBSYNC_CONCURRENCY, and the floor's requests in flight")
+	fs.Float64Var(&o.change, "change", 0.01, "share of channels whose status changes before scenario c")
+	fs.Float64Var(&o.rps, "rps", 200, "scenario d: simulator requests/s before 429, and HUBSYNC_RATE_LIMIT")
+	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "scenario d: simulator latency per request")
+	fs.DurationVar(&o.syncTimeout, "sync-timeout", 20*time.Minute, "give up on one sync run after this long")
+	fs.StringVar(&o.databaseURL, "database-url", "", "Postgres server for the scratch databases (default $DATABASE_URL, else "+defaultDatabaseURL+")")
+	fs.StringVar(&o.out, "out", "docs/performance.md", "write the report into this file (relative to the module root; - for none); -quick writes none unless set")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: 5,000 clients, 1,000 for the baseline and for d (flags set explicitly win)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the scratch databases and logs")
+	fs.StringVar(&o.profile, "profile", "", "profile the sync in process into this directory instead of running the scenarios")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		if !set["clients"] {
+			o.clients = 5_000
+		}
+		if !set["small-clients"] {
+			o.smallClients = 1_000
+		}
+		if !set["throttled-clients"] {
+			o.throttledClients = 1_000
+		}
+		if !set["out"] {
+			o.out = "-"
+		}
+	}
+	if o.databaseURL == "" {
+		o.databaseURL = getenv("DATABASE_URL")
+	}
+	if o.databaseURL == "" {
+		o.databaseURL = defaultDatabaseURL
+	}
+	switch {
+	case o.clients < 100 || o.smallClients < 100 || o.throttledClients < 100:
+		return nil, fmt.Errorf("-clients, -small-clients and -throttled-clients must be at least 100")
+	case !(o.change > 0 && o.change <= 1):
+		return nil, fmt.Errorf("-change must be in (0, 1]")
+	case o.rps <= 0:
+		return nil, fmt.Errorf("-rps must be positive")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "bench %s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "hubsync-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			logf("kept logs in %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
+	srv, err := openServer(ctx, o.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	defer func() {
+		if o.keep {
+			logf("kept databases %s_*", srv.prefix)
+			return
+		}
+		srv.dropAll()
+	}()
+
+	if o.profile != "" {
+		return profileSync(ctx, o, srv, logf)
+	}
+
+	logf("building ./cmd/hubsync")
+	bin, err := buildHubsync(ctx, root, work)
+	if err != nil {
+		return err
+	}
+	rep := &report{opts: o, machine: describeMachine(srv.info), started: time.Now()}
+	if err := measure(ctx, o, srv, bin, work, rep, logf); err != nil {
+		return err
+	}
+	rep.finished = time.Now()
+	text := rep.markdown()
+	fmt.Fprintln(stdout, text)
+	if o.out != "-" && o.out != "" {
+		path := o.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := writeDoc(path, rep); err != nil {
+			return err
+		}
+		logf("wrote %s", path)
+	}
+	return nil
+}
+
+// measure runs the floors and the scenarios, filling rep.
+func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, rep *report, logf func(string, ...any)) error {
+	big, err := startSim(ctx, fakehub.Config{Seed: o.seed, Clients: o.clients, ChannelsPerClient: o.perClient})
+	if err != nil {
+		return err
+	}
+	defer big.close()
+	nClients, nChannels := big.Counts()
+	rep.bigClients, rep.bigChannels = nClients, nChannels
+	logf("simulator: %d clients, %d channels at %s", nClients, nChannels, big.url)
+
+	// Floor 1: fetch and decode everything, no database. The machine may be
+	// noisy; a floor is what the work must cost, so keep the better of two.
+	for i := range 2 {
+		runtime.GC()
+		f, err := fetchAll(ctx, big.url, partnerID, apiKey, o.pageSize, o.concurrency, nil)
+		if err != nil {
+			return err
+		}
+		logf("floor fetch: %.1f s, %d requests", f.dur.Seconds(), f.requests)
+		if i == 0 || f.dur < rep.fetch.dur {
+			rep.fetch = f
+		}
+	}
+
+	// Floor 2: COPY the same rows, no HTTP. The rows are collected by a
+	// second, untimed pass so that keeping them does not slow the first.
+	rows := &copyRows{}
+	if _, err := fetchAll(ctx, big.url, partnerID, apiKey, o.pageSize, o.concurrency,
+		func(c *hubapi.PartnerClient, chans []hubapi.Channel) { rows.add(partnerID, c, chans) }); err != nil {
+		return err
+	}
+	rep.copyRows = len(rows.clients) + len(rows.channels)
+	floorURL, err := srv.createDB(ctx)
+	if err != nil {
+		return err
+	}
+	fpool, err := pgxpool.New(ctx, floorURL)
+	if err != nil {
+		return fmt.Errorf("connect to floor database: %w", err)
+	}
+	wal, err := srv.startWAL(ctx, floorURL)
+	if err != nil {
+		fpool.Close()
+		return err
+	}
+	rep.copyDur, err = copyFloor(ctx, fpool, rows)
+	fpool.Close()
+	if err != nil {
+		return err
+	}
+	if rep.copyWALCluster, rep.copyWALDB, err = wal.stop(ctx); err != nil {
+		return err
+	}
+	rows = nil
+	runtime.GC()
+	logf("floor COPY: %.1f s, %d rows, WAL %s", rep.copyDur.Seconds(), rep.copyRows, mb(rep.copyWALDB))
+
+	env := syncEnv{bin: bin, workDir: work, pageSize: o.pageSize, conc: o.concurrency, partner: partnerID,
+		apiKey: apiKey, timeout: o.syncTimeout, server: srv, rateLimit: 100_000}
+
+	// a at the small size: the memory baseline.
+	small, err := startSim(ctx, fakehub.Config{Seed: o.seed, Clients: o.smallClients, ChannelsPerClient: o.perClient})
+	if err != nil {
+		return err
+	}
+	r, err := freshSync(ctx, env, srv, small, "a-small", fmt.Sprintf("(a) initial, %s clients", thousands(int64(o.smallClients))), logf)
+	small.close()
+	if err != nil {
+		return err
+	}
+	rep.small = r
+
+	// a, b, c on one database against the large simulator.
+	dbURL, err := srv.createDB(ctx)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to scratch database: %w", err)
+	}
+	defer pool.Close()
+	env.dbURL, env.pool, env.sim, env.apiURL = dbURL, pool, big, big.url
+	step := func(name, title string) (result, error) {
+		env.name, env.title, env.measureTouchedRow = name, title, name != "a"
+		logf("%s ...", title)
+		r, err := runSync(ctx, env)
+		if err != nil {
+			return r, err
+		}
+		logf("%s: %.1f s, status %s, %d requests, history %d, WAL %s, RSS %s", title, r.wall.Seconds(), r.run.status,
+			r.run.apiRequests, r.history, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
+		if r.exitErr != nil {
+			logf("%s: %v", title, r.exitErr)
+		}
+		return r, settle(ctx, pool)
+	}
+	if rep.a, err = step("a", fmt.Sprintf("(a) initial, %s clients", thousands(int64(nClients)))); err != nil {
+		return err
+	}
+	if rep.b, err = step("b", "(b) re-sync, nothing changed"); err != nil {
+		return err
+	}
+	if rep.cExpected, err = changeChannels(ctx, pool, big, o.change); err != nil {
+		return err
+	}
+	logf("changed the status of %d channels in the simulator", rep.cExpected)
+	if rep.c, err = step("c", fmt.Sprintf("(c) re-sync, %s of channels changed", pct(o.change))); err != nil {
+		return err
+	}
+
+	// d: a slow, rate-limited API.
+	slow, err := startSim(ctx, fakehub.Config{Seed: o.seed, Clients: o.throttledClients, ChannelsPerClient: o.perClient,
+		Latency: o.latency, RPS: o.rps})
+	if err != nil {
+		return err
+	}
+	denv := env
+	denv.rateLimit = o.rps
+	r, err = freshSync(ctx, denv, srv, slow, "d", fmt.Sprintf("(d) initial, %s clients, %s latency, %s rps limit",
+		thousands(int64(o.throttledClients)), o.latency, trimFloat(o.rps)), logf)
+	slow.close()
+	if err != nil {
+		return err
+	}
+	rep.d = r
+	return nil
+}
+
+// freshSync runs one initial sync on a new scratch database.
+func freshSync(ctx context.Context, env syncEnv, srv *pgServer, s *sim, name, title string, logf func(string, ...any)) (result, error) {
+	dbURL, err := srv.createDB(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return result{}, fmt.Errorf("connect to scratch database: %w", err)
+	}
+	defer pool.Close()
+	env.dbURL, env.pool, env.sim, env.apiURL, env.name, env.title = dbURL, pool, s, s.url, name, title
+	logf("%s ...", title)
+	r, err := runSync(ctx, env)
+	if err != nil {
+		return r, err
+	}
+	logf("%s: %.1f s, status %s, %d requests (%d answered 429), WAL %s, RSS %s", title, r.wall.Seconds(), r.run.status,
+		r.run.apiRequests, r.run.apiThrottle, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
+	if r.exitErr != nil {
+		logf("%s: %v", title, r.exitErr)
+	}
+	return r, nil
+}
+
+// changeChannels changes the status of share of the live channels, spread
+// evenly over them by id, to another documented status. Each change must
+// update exactly one channel row and write exactly one history row (status).
+func changeChannels(ctx context.Context, pool *pgxpool.Pool, s *sim, share float64) (int64, error) {
+	rows, err := pool.Query(ctx, `SELECT id, coalesce(status, '') FROM hub.channels WHERE removed_at IS NULL ORDER BY id`)
+	if err != nil {
+		return 0, fmt.Errorf("list channels: %w", err)
+	}
+	type idStatus struct{ id, status string }
+	var all []idStatus
+	for rows.Next() {
+		var x idStatus
+		if err := rows.Scan(&x.id, &x.status); err != nil {
+			return 0, fmt.Errorf("list channels: %w", err)
+		}
+		all = append(all, x)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("list channels: %w", err)
+	}
+	k := int(float64(len(all))*share + 0.5)
+	for i := range k {
+		ch := all[i*len(all)/k]
+		to := "ready"
+		if ch.status == "ready" {
+			to = "error"
+		}
+		if err := s.SetChannelField(ch.id, "status", to); err != nil {
+			return 0, err
+		}
+	}
+	return int64(k), nil
+}
+
+func pick(preferred, fallback int64) int64 {
+	if preferred >= 0 {
+		return preferred
+	}
+	return fallback
+}
+
+func trimFloat(f float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
+}
