@@ -100,6 +100,28 @@ type HubChannelStatusHistory struct {
 	SyncRunID pgtype.Int8
 }
 
+// One row per period a channel spent in one status (a slowly changing dimension, type 2), from hub.status_history. A period starts when a sync observed the status and ends when it observed the next one or the removal; the time a channel spent removed is no period. Times are observations: the real change happened after the previous run.
+type HubChannelStatusInterval struct {
+	// 360dialog partner.
+	PartnerID string
+	// hub.channels.id.
+	ChannelID string
+	// Client owning the channel when the period began.
+	ClientID pgtype.Text
+	// The status during the period (never NULL).
+	Status pgtype.Text
+	// When a sync observed the channel entering the status (inclusive).
+	ValidFrom pgtype.Timestamptz
+	// When a sync observed it leaving the status, by a change or a removal (exclusive); NULL while current.
+	ValidTo pgtype.Timestamptz
+	// valid_to - valid_from; while current, now() - valid_from.
+	Duration int32
+	// True for the period the channel is in now (valid_to NULL).
+	IsCurrent interface{}
+	// Status the channel went to when the period ended; NULL while current or when the period ended with the channel's removal.
+	NextStatus pgtype.Text
+}
+
 // One row per client (a business) of the partner, as last seen by a sync. Rows are never deleted: removed_at marks clients the API no longer lists.
 type HubClient struct {
 	// 360dialog partner the client belongs to.
@@ -168,6 +190,52 @@ type HubClient struct {
 	RemovedAt pgtype.Timestamptz
 }
 
+// One row per client, removed ones included (see removed), with counts of its live channels by status and by availability, its worst quality rating, its channel headroom and when anything about it last changed.
+type HubClientOverview struct {
+	// 360dialog partner.
+	PartnerID string
+	// hub.clients.id.
+	ClientID string
+	// Client (company) name.
+	Name pgtype.Text
+	// Client status.
+	Status pgtype.Text
+	// True when the API no longer lists the client (hub.clients.removed_at is set).
+	Removed interface{}
+	// The client's contact e-mail.
+	ContactEmail pgtype.Text
+	// Live (not removed) channels the client owns now.
+	ChannelsTotal int64
+	// Live channels with status ready.
+	ChannelsReady int64
+	// Live channels with status error.
+	ChannelsError int64
+	// Live channels with any other status (onboarding steps, migration, undocumented values, NULL).
+	ChannelsOtherStatus int64
+	// Live channels with availability_status setting_up.
+	ChannelsSettingUp int64
+	// Live channels with availability_status ready.
+	ChannelsAvailabilityReady int64
+	// Live channels with availability_status error.
+	ChannelsAvailabilityError int64
+	// Live channels with availability_status cancelled.
+	ChannelsCancelled int64
+	// Live channels with availability_status inactive.
+	ChannelsInactive int64
+	// Live channels with no availability_status or an undocumented one.
+	ChannelsAvailabilityOther int64
+	// Removed channels whose last owner was this client.
+	ChannelsRemoved int64
+	// Worst current quality rating among the live channels (Low is worse than Medium, Medium than High); NA and undocumented values are ignored; NULL when none has a rating.
+	WorstQualityRating interface{}
+	// Maximum number of channels the client may have.
+	MaxChannels pgtype.Int8
+	// max_channels - channels_total: channels the client can still add (negative when over); NULL when max_channels is unknown.
+	Headroom int32
+	// When anything about the client last changed: the latest updated_at of the client and of the channels it owns (removed ones included).
+	LastChangedAt interface{}
+}
+
 // Changes of client status: first sighting (from_status NULL), change, removal (to_status NULL), return (from_status NULL).
 type HubClientStatusHistory struct {
 	// hub.status_history.id.
@@ -184,6 +252,64 @@ type HubClientStatusHistory struct {
 	ChangedAt pgtype.Timestamptz
 	// Run that observed it; NULL for a write-through by hubsync clients update.
 	SyncRunID pgtype.Int8
+}
+
+// Live channels (not removed) with their client's name and contacts, their current status, availability, quality and limit, and how long they have been in their status. Start here for "what does it look like now".
+type HubCurrentChannel struct {
+	// 360dialog partner.
+	PartnerID string
+	// hub.channels.id.
+	ChannelID string
+	// Client owning the channel now (hub.clients.id).
+	ClientID string
+	// The client's name; NULL when the client has not been synced (yet).
+	ClientName pgtype.Text
+	// The client's status.
+	ClientStatus pgtype.Text
+	// The client's contact e-mail (contact_info.email).
+	ContactEmail pgtype.Text
+	// The client's contact person (contact_user.name).
+	ContactUserName pgtype.Text
+	// The contact person's e-mail (contact_user.email).
+	ContactUserEmail pgtype.Text
+	// The contact person's phone (contact_user.phone).
+	ContactUserPhone pgtype.Text
+	// Current onboarding status (ready, error, …).
+	Status pgtype.Text
+	// When a sync observed the channel entering its current status (the latest status history row; first_seen_at if there is none). The change happened between the previous run and this time.
+	StatusSince interface{}
+	// now() - status_since: how long the channel has been in its current status.
+	TimeInStatus int32
+	// Current availability: setting_up, ready, error, cancelled, inactive (NULL when the API sends none).
+	AvailabilityStatus pgtype.Text
+	// When a sync observed the channel entering its current availability_status (the latest availability history row; first_seen_at if there is none).
+	AvailabilitySince interface{}
+	// Current Meta quality rating: High, Medium, Low or NA.
+	CurrentQualityRating pgtype.Text
+	// Current Meta messaging limit tier (TIER_50 … TIER_UNLIMITED, NA).
+	CurrentLimit pgtype.Text
+	// The phone number.
+	PhoneNumber pgtype.Text
+	// Display name on WhatsApp.
+	PhoneName pgtype.Text
+	// Whether the number is a Meta Official Business Account.
+	IsOba pgtype.Bool
+	// When the channel was created upstream.
+	CreatedAt pgtype.Timestamptz
+	// When a sync first saw the channel.
+	FirstSeenAt pgtype.Timestamptz
+	// When the channel's row last changed.
+	UpdatedAt pgtype.Timestamptz
+}
+
+// How many channels were in each status at the end of each day (UTC), for the last 90 days including today (today: as of now). Removed channels count in no status. One row per day and status, zeros included, ready for a stacked chart: x = day, series = status, y = channels. All partners together.
+type HubDailyChannelStatus struct {
+	// The day (UTC date); the last 90 days up to today.
+	Day int32
+	// Channel status: every status that some channel has now or had at the end of one of the 90 days.
+	Status pgtype.Text
+	// Channels in that status at the end of the day (23:59:59.999 UTC), as the syncs observed it; for today, now.
+	Channels int64
 }
 
 // Every observed change of a tracked attribute: first sighting (from_value NULL), change, removal (to_value NULL) and return (from_value NULL). Written in the same transaction as the row it describes. Polling sees states, not events: changed_at is when a sync observed the change.

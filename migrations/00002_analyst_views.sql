@@ -164,13 +164,16 @@ transitions AS (
     GROUP BY 1, 2, 3
 ),
 changes AS (
-    SELECT t.day, v.status, sum(v.delta * t.n) AS delta
-    FROM transitions t
-    CROSS JOIN LATERAL (VALUES (t.to_value, 1), (t.from_value, -1)) AS v(status, delta)
+    SELECT v.day, v.status, sum(v.delta) AS delta
+    FROM (
+        SELECT t.day, t.to_value AS status, t.n AS delta FROM transitions t
+        UNION ALL
+        SELECT t.day, t.from_value AS status, -t.n AS delta FROM transitions t
+    ) AS v
     WHERE v.status IS NOT NULL
     GROUP BY 1, 2
     -- A status entered and left within one day changes no end-of-day count.
-    HAVING sum(v.delta * t.n) <> 0
+    HAVING sum(v.delta) <> 0
 ),
 statuses AS (
     SELECT status FROM live

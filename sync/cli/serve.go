@@ -103,6 +103,3 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	return nil
 }
 
-func cmdDocs(ctx context.Context, args []string, env Env) error {
-	return errors.New("docs: not built yet")
-}

@@ -132,11 +132,27 @@ func writeSummary(w io.Writer, partner string, r syncer.Result) {
 			r.ClientsFailed, r.BadRecords, r.UnparseableTimestamps)
 	}
 	fmt.Fprintf(w, "\n  transitions recorded: %d\n", r.Transitions)
-	printTop(w, r.TransitionsByKind, 12)
+	printTop(w, groupSightings(r.TransitionsByKind), 12)
 	if len(r.Unknown) > 0 {
 		fmt.Fprintf(w, "\n  values outside the documented enums (stored as sent): %d\n", r.UnknownValues)
 		printTop(w, r.Unknown, 6)
 	}
+}
+
+// groupSightings folds first sightings and returns ("x: ∅ → v") into one
+// line per attribute, so that a first sync's summary stays one screen;
+// changes and removals keep a line each.
+func groupSightings(kinds map[string]int) map[string]int {
+	out := make(map[string]int, len(kinds))
+	for k, n := range kinds {
+		attr, change, ok := strings.Cut(k, ": ")
+		if ok && strings.HasPrefix(change, "∅ → ") {
+			out[attr+": first seen or returned"] += n
+			continue
+		}
+		out[k] += n
+	}
+	return out
 }
 
 // printTop prints the n largest entries of m, then how many more there are.
