@@ -102,4 +102,3 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	log.Info("hubsync serve stopped")
 	return nil
 }
-
