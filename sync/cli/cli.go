@@ -22,6 +22,7 @@ import (
 	"github.com/hubsync/hubsync/migrations"
 	"github.com/hubsync/hubsync/sync/fakehub"
 	"github.com/hubsync/hubsync/sync/hubapi"
+	"github.com/hubsync/hubsync/sync/logattr"
 	"github.com/hubsync/hubsync/sync/metrics"
 )
 
@@ -173,9 +174,9 @@ func newLogger(cfg *config, env Env, level slog.Level) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(env.Stderr, opts))
+		return slog.New(logattr.NewHandler(slog.NewTextHandler(env.Stderr, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(env.Stderr, opts))
+	return slog.New(logattr.NewHandler(slog.NewJSONHandler(env.Stderr, opts)))
 }
 
 // openPool connects to the database and checks that it answers.
