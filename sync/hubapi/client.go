@@ -43,8 +43,11 @@ type Config struct {
 	// RateLimit is the ceiling on requests per second across all calls of
 	// the Client (see Pacer); 0 means unlimited.
 	RateLimit float64
-	// MaxElapsed is the total time one call may spend on retries; a retry
-	// that would start after it is not made. Default 2m.
+	// MaxElapsed is the total time one call may spend on failed attempts
+	// and the waits between them; a retry that would start after it is not
+	// made. Time spent queued in the shared Pacer (behind other calls, or
+	// in a pause another call's 429 began) does not count: under heavy
+	// pacing a call is slow, not failing. Default 2m.
 	MaxElapsed time.Duration
 	// InitialBackoff is the first wait between retries; later waits grow
 	// exponentially (×1.5, ±50% jitter, at most 30s). Default 500ms.
@@ -272,22 +275,33 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 		attempts int
 		lastErr  error
 	)
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     c.initial,
-		RandomizationFactor: backoff.DefaultRandomizationFactor,
-		Multiplier:          backoff.DefaultMultiplier,
-		MaxInterval:         maxBackoffInterval,
+	bud := &budget{
+		BackOff: &backoff.ExponentialBackOff{
+			InitialInterval:     c.initial,
+			RandomizationFactor: backoff.DefaultRandomizationFactor,
+			Multiplier:          backoff.DefaultMultiplier,
+			MaxInterval:         maxBackoffInterval,
+		},
+		start: time.Now(),
+		max:   c.maxElapsed,
 	}
 	body, err := backoff.Retry(ctx, func() ([]byte, error) {
 		attempts++
-		body, err := c.attempt(ctx, op, u)
+		body, queued, err := c.attempt(ctx, op, u)
+		bud.queued += queued
 		if err != nil && ctx.Err() == nil {
 			lastErr = err
 		}
+		// A Retry-After replaces the backoff's own wait (see backoff.Retry):
+		// check it against the budget here.
+		var ae *attemptError
+		if errors.As(err, &ae) && ae.after > 0 && bud.spent()+ae.after > bud.max {
+			return nil, backoff.Permanent(err)
+		}
 		return body, err
 	},
-		backoff.WithBackOff(b),
-		backoff.WithMaxElapsedTime(c.maxElapsed),
+		backoff.WithBackOff(bud),
+		backoff.WithMaxElapsedTime(0), // bud keeps the budget
 		backoff.WithNotify(func(err error, wait time.Duration) {
 			reason := "error"
 			var ae *attemptError
@@ -324,12 +338,45 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 	return nil, err
 }
 
-// attempt sends one request. Errors that must not be retried come back as
-// *backoff.PermanentError, the others as *attemptError.
-func (c *Client) attempt(ctx context.Context, op call, u string) ([]byte, error) {
-	if err := c.pacer.Wait(ctx); err != nil {
-		return nil, backoff.Permanent(fmt.Errorf("wait for rate limit: %w", err))
+// budget is the retry policy of one call: exponential backoff, stopped once
+// the next wait would take the call past max. The time the call spent
+// queued in the Pacer is not counted.
+type budget struct {
+	backoff.BackOff
+	start  time.Time
+	max    time.Duration
+	queued time.Duration
+}
+
+// spent is the call's time so far, less its time queued in the Pacer.
+func (b *budget) spent() time.Duration { return time.Since(b.start) - b.queued }
+
+// NextBackOff returns the next wait, or backoff.Stop when it would take the
+// call past its budget.
+func (b *budget) NextBackOff() time.Duration {
+	next := b.BackOff.NextBackOff()
+	if next == backoff.Stop || b.spent()+next > b.max {
+		return backoff.Stop
 	}
+	return next
+}
+
+// attempt sends one request, after waiting its turn in the Pacer; queued is
+// how long that wait took. Errors that must not be retried come back as
+// *backoff.PermanentError, the others as *attemptError.
+func (c *Client) attempt(ctx context.Context, op call, u string) (body []byte, queued time.Duration, err error) {
+	waitStart := time.Now()
+	err = c.pacer.Wait(ctx)
+	queued = time.Since(waitStart)
+	if err != nil {
+		return nil, queued, backoff.Permanent(fmt.Errorf("wait for rate limit: %w", err))
+	}
+	body, err = c.send(ctx, op, u)
+	return body, queued, err
+}
+
+// send makes one attempt of op.
+func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 

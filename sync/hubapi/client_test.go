@@ -861,3 +861,43 @@ func TestDefaultHTTPClientRefusesCrossHostRedirect(t *testing.T) {
 		t.Errorf("redirect: expected the key not sent to another host, got %q", v)
 	}
 }
+
+// Time a call spends queued behind others in the shared Pacer is not part of
+// its retry budget: with a low rate and many calls in flight, each call is
+// slow, but none gives up while the server is merely refusing once.
+func TestPacerQueueDoesNotSpendRetryBudget(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	failedOnce := map[string]bool{}
+	srv, hits := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !failedOnce[r.URL.Path]
+		failedOnce[r.URL.Path] = true
+		mu.Unlock()
+		if first {
+			writeJSON(w, 503, `{"meta":{"developer_message":"busy","http_code":503}}`)
+			return
+		}
+		writeJSON(w, 200, `[]`)
+	})
+	c := newTestClient(t, srv.URL, func(cfg *Config) {
+		cfg.RateLimit = 10
+		cfg.MaxElapsed = 150 * time.Millisecond
+	})
+	const calls = 6 // 12 requests at 10/s: most calls queue far longer than 150ms
+	errs := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			_, _, err := c.SharedNumbers(context.Background(), fmt.Sprintf("c%d", i))
+			errs <- err
+		}()
+	}
+	for range calls {
+		if err := <-errs; err != nil {
+			t.Errorf("SharedNumbers: expected success after one 503, got %v", err)
+		}
+	}
+	if hits.Load() != 2*calls {
+		t.Errorf("requests: expected %d, got %d", 2*calls, hits.Load())
+	}
+}
