@@ -244,6 +244,10 @@ type call struct {
 	// idempotent operations are retried after any transient failure; the
 	// others only when the request surely never reached the server.
 	idempotent bool
+	// salvage, if set, accepts a whole 2xx body that is not valid JSON
+	// because records inside it are broken (see salvage.go); the caller
+	// then decodes it leniently. A body it refuses is retried as damaged.
+	salvage func([]byte) bool
 }
 
 // attemptError is a failed attempt that may be retried.
@@ -454,6 +458,11 @@ func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
 		return nil, backoff.Permanent(fmt.Errorf("answer larger than %d bytes", limit))
 	}
 	if !json.Valid(data) {
+		if op.salvage != nil && op.salvage(data) {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "hub api answer has malformed records; keeping the others",
+				slog.String("endpoint", op.endpoint), slog.String("path", op.path))
+			return data, nil
+		}
 		err := fmt.Errorf("invalid or truncated JSON in %d answer (%d bytes): %q", resp.StatusCode, len(data), snippet(data, 80))
 		if !op.idempotent {
 			// The server did answer 2xx: the update was applied.

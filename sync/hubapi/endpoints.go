@@ -87,9 +87,15 @@ func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, e
 		path:       c.partnerPath() + "/clients",
 		query:      q,
 		idempotent: true,
+		salvage:    func(b []byte) bool { _, ok := salvageClientsPage(b); return ok },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list clients at offset %d: %w", p.Offset, err)
+	}
+	if !json.Valid(body) {
+		if page, ok := salvageClientsPage(body); ok {
+			return page, nil
+		}
 	}
 	page, err := decodeClientsPage(body)
 	if err != nil {
@@ -114,12 +120,15 @@ func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel,
 		method:     http.MethodGet,
 		path:       c.partnerPath() + "/clients/" + esc + "/shared_client_numbers",
 		idempotent: true,
+		salvage:    func(b []byte) bool { _, ok := salvageArrayBody(b); return ok },
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("shared numbers of client %s: %w", clientID, err)
 	}
 	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
+	if !json.Valid(body) {
+		raws, _ = salvageArrayBody(body)
+	} else if err := json.Unmarshal(body, &raws); err != nil {
 		if isNull(body) {
 			return nil, nil, nil
 		}
@@ -254,9 +263,12 @@ func decodeRecords[T any](raws []json.RawMessage, id func(*T) string) ([]T, []Ba
 	for i, raw := range raws {
 		var v T
 		err := json.Unmarshal(raw, &v)
+		var syntaxErr *json.SyntaxError
 		switch {
 		case isNull(raw):
 			err = errors.New("null record")
+		case errors.As(err, &syntaxErr):
+			err = fmt.Errorf("%w: %v", errMalformedRecord, err)
 		case err != nil:
 		case id(&v) == "":
 			err = ErrMissingID
@@ -268,15 +280,6 @@ func decodeRecords[T any](raws []json.RawMessage, id func(*T) string) ([]T, []Ba
 		good = append(good, v)
 	}
 	return good, bad
-}
-
-// extractID digs the id out of a record that failed to decode, if it can.
-func extractID(raw json.RawMessage) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return ""
-	}
-	return looseString(m["id"])
 }
 
 // looseInt reads a JSON number (or numeric string) as an int; false when

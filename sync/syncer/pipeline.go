@@ -20,10 +20,20 @@ const maxListPasses = 3
 
 // pageWork is one page of clients on its way through the pipeline.
 type pageWork struct {
-	clients  []hubapi.PartnerClient
-	channels [][]hubapi.Channel // per client, filled by the fetchers
-	failed   []error            // per client: why its channels could not be fetched
-	fetched  sync.WaitGroup
+	clients []hubapi.PartnerClient
+	// bad marks clients whose record could not be used: only their id is
+	// known. Their row is left as it is, but their channels are synced.
+	bad         []bool
+	channels    [][]hubapi.Channel // per client, filled by the fetchers
+	badChannels [][]hubapi.BadRecord
+	failed      []error // per client: why its channels could not be fetched
+	fetched     sync.WaitGroup
+}
+
+// pageItem is one client of a page as the lister hands it on.
+type pageItem struct {
+	client hubapi.PartnerClient
+	bad    bool
 }
 
 // pipeline lists, fetches and writes. It reports whether the listing was
@@ -36,13 +46,18 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 
 	g.Go(func() error {
 		defer close(pages)
-		ok, err := r.list(ctx, func(clients []hubapi.PartnerClient) error {
+		ok, err := r.list(ctx, func(items []pageItem) error {
 			pw := &pageWork{
-				clients:  clients,
-				channels: make([][]hubapi.Channel, len(clients)),
-				failed:   make([]error, len(clients)),
+				clients:     make([]hubapi.PartnerClient, len(items)),
+				bad:         make([]bool, len(items)),
+				channels:    make([][]hubapi.Channel, len(items)),
+				badChannels: make([][]hubapi.BadRecord, len(items)),
+				failed:      make([]error, len(items)),
 			}
-			for i := range clients {
+			for i, it := range items {
+				pw.clients[i], pw.bad[i] = it.client, it.bad
+			}
+			for i := range items {
 				pw.fetched.Add(1)
 				select {
 				case sem <- struct{}{}:
@@ -52,15 +67,13 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 				}
 				go func() {
 					defer func() { <-sem; pw.fetched.Done() }()
-					chs, bad, err := r.s.cfg.API.SharedNumbers(ctx, clients[i].ID)
+					id := pw.clients[i].ID
+					chs, bad, err := r.s.cfg.API.SharedNumbers(ctx, id)
 					if err != nil {
 						pw.failed[i] = err
 						return
 					}
-					for _, b := range bad {
-						r.noteBad("channel", b.ID, fmt.Sprintf("client %s: %v", clients[i].ID, b.Err))
-					}
-					pw.channels[i] = chs
+					pw.channels[i], pw.badChannels[i] = chs, bad
 				}()
 			}
 			select {
@@ -100,10 +113,11 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 // between two requests), the pass reached total, and it saw exactly total
 // distinct ids. Pages of a later pass repeat clients already written; the
 // writer drops those.
-func (r *run) list(ctx context.Context, emit func([]hubapi.PartnerClient) error) (bool, error) {
+func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, error) {
 	var why string
+	emitted := map[string]bool{} // across passes: a client is fetched and written once per run
 	for pass := 1; pass <= maxListPasses; pass++ {
-		proven, reason, err := r.listPass(ctx, emit)
+		proven, reason, err := r.listPass(ctx, emitted, emit)
 		if err != nil {
 			return false, err
 		}
@@ -120,7 +134,7 @@ func (r *run) list(ctx context.Context, emit func([]hubapi.PartnerClient) error)
 	return false, nil
 }
 
-func (r *run) listPass(ctx context.Context, emit func([]hubapi.PartnerClient) error) (proven bool, why string, err error) {
+func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([]pageItem) error) (proven bool, why string, err error) {
 	seed := maphash.MakeSeed()
 	distinct := map[uint64]struct{}{}
 	total := -1
@@ -139,7 +153,6 @@ func (r *run) listPass(ctx context.Context, emit func([]hubapi.PartnerClient) er
 		r.mu.Lock()
 		r.counts.Pages++
 		r.mu.Unlock()
-		n := len(page.Clients) + len(page.Bad)
 
 		switch {
 		case !page.TotalKnown:
@@ -153,46 +166,30 @@ func (r *run) listPass(ctx context.Context, emit func([]hubapi.PartnerClient) er
 			unproven("total moved from %d to %d while paging", total, page.Total)
 		}
 
-		badAt := map[int]hubapi.BadRecord{}
-		for _, b := range page.Bad {
-			badAt[b.Index] = b
-			r.noteBad("client", b.ID, b.Err.Error())
-			if b.ID == "" {
-				unproven("a client record at offset %d has no usable id", offset+b.Index)
+		// The page's records in order; "" stands for one without a usable id.
+		items, ids := r.pageItems(page, offset)
+		n := len(ids)
+		for i, id := range ids {
+			if id == "" {
+				unproven("a client record at offset %d has no usable id", offset+i)
 			} else {
-				// Unusable, but it exists: keep it from being marked removed.
-				if err := r.markSeen(ctx, "client", b.ID); err != nil {
-					return false, "", err
-				}
-			}
-		}
-		idAt := func(i int) string {
-			if b, ok := badAt[i]; ok {
-				return b.ID
-			}
-			gi := i
-			for j := range i {
-				if _, ok := badAt[j]; ok {
-					gi--
-				}
-			}
-			return page.Clients[gi].ID
-		}
-		emitted := page.Clients
-		if offset > 0 && lastID != "" && n > 0 { // an empty page is reported below
-			if idAt(0) != lastID {
-				unproven("the list shifted between pages near offset %d", offset)
-			} else if _, bad := badAt[0]; !bad {
-				emitted = emitted[1:] // the overlap: already emitted with the previous page
-			}
-		}
-		for i := range n {
-			if id := idAt(i); id != "" {
 				distinct[maphash.String(seed, id)] = struct{}{}
 			}
 		}
-		if len(emitted) > 0 {
-			if err := emit(emitted); err != nil {
+		if offset > 0 && lastID != "" && n > 0 { // an empty page is reported below
+			if ids[0] != lastID {
+				unproven("the list shifted between pages near offset %d", offset)
+			}
+		}
+		var out []pageItem
+		for _, it := range items {
+			if !emitted[it.client.ID] {
+				emitted[it.client.ID] = true
+				out = append(out, it)
+			}
+		}
+		if len(out) > 0 {
+			if err := emit(out); err != nil {
 				return false, "", err
 			}
 		}
@@ -210,8 +207,8 @@ func (r *run) listPass(ctx context.Context, emit func([]hubapi.PartnerClient) er
 			unproven("paging did not converge")
 			return false, why, nil
 		}
-		lastID = idAt(n - 1)
-		if n > 1 {
+		lastID = ids[n-1]
+		if n > 1 && lastID != "" {
 			offset += n - 1 // overlap by one client to detect shifts
 		} else {
 			offset += n
@@ -220,13 +217,46 @@ func (r *run) listPass(ctx context.Context, emit func([]hubapi.PartnerClient) er
 	}
 }
 
-// markSeen records one id as seen by the run, outside a page transaction.
-func (r *run) markSeen(ctx context.Context, entity, id string) error {
-	_, err := db.New(r.s.cfg.Pool).SyncRunSeenAdd(ctx, db.SyncRunSeenAddParams{RunID: r.id, Entity: entity, Ids: []string{id}})
-	if err != nil {
-		return fmt.Errorf("record %s %s as seen: %w", entity, id, err)
+// pageItems checks a page's records: it returns the usable ones and those
+// known only by id (bad records), in page order, and every record's id
+// ("" when it has none that can be used), in page order too.
+func (r *run) pageItems(page *hubapi.ClientsPage, offset int) ([]pageItem, []string) {
+	n := len(page.Clients) + len(page.Bad)
+	ids := make([]string, n)
+	items := make([]pageItem, 0, n)
+	badAt := make(map[int]hubapi.BadRecord, len(page.Bad))
+	for _, b := range page.Bad {
+		badAt[b.Index] = b
 	}
-	return nil
+	next := 0
+	for i := range n {
+		if b, ok := badAt[i]; ok {
+			id := b.ID
+			if !usableID(id) {
+				id = ""
+			}
+			r.noteBad("client", b.ID, fmt.Sprintf("offset %d: %v; record starts %s", offset+i, b.Err, b.Snippet))
+			ids[i] = id
+			if id != "" {
+				items = append(items, pageItem{client: hubapi.PartnerClient{ID: id}, bad: true})
+			}
+			continue
+		}
+		c := page.Clients[next]
+		next++
+		if !usableID(c.ID) {
+			r.noteBad("client", c.ID, fmt.Sprintf("offset %d: id longer than %d bytes", offset+i, maxKeyBytes))
+			continue
+		}
+		ids[i] = c.ID
+		if why := r.checkClient(&c); why != "" {
+			r.noteBad("client", c.ID, why)
+			items = append(items, pageItem{client: hubapi.PartnerClient{ID: c.ID}, bad: true})
+			continue
+		}
+		items = append(items, pageItem{client: c})
+	}
+	return items, ids
 }
 
 // pageTally is what one page wrote; it joins the run's counts only once its
@@ -241,7 +271,7 @@ type pageTally struct {
 // history, in one transaction. Clients already seen in this run (pages
 // overlap) are dropped; rows whose content hash is unchanged are not sent.
 func (r *run) writePage(ctx context.Context, pw *pageWork) error {
-	// Validate and map outside the transaction.
+	// Validate and map outside the transaction, which may be retried.
 	var failedClients []string
 	for i, c := range pw.clients {
 		if pw.failed[i] != nil {
@@ -258,138 +288,55 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	if len(failedClients) > 0 {
 		r.markIncomplete("channels of %d client(s) could not be fetched (first: %s)", len(failedClients), failedClients[0])
 	}
-
-	var t pageTally
-	err := pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
-		t = pageTally{}
-		q := db.New(tx)
-		p := r.s.cfg.PartnerID
-
-		// Clients.
-		ids := make([]string, 0, len(pw.clients))
-		for _, c := range pw.clients {
-			ids = append(ids, c.ID)
+	// Per client: the channels to write, and those known only by id (bad
+	// records), which are kept from being marked removed but not written.
+	good := make([][]*hubapi.Channel, len(pw.clients))
+	seenOnly := make([][]string, len(pw.clients))
+	for i := range pw.clients {
+		if pw.failed[i] != nil {
+			continue
 		}
-		fresh, err := q.SyncRunSeenAdd(ctx, db.SyncRunSeenAddParams{RunID: r.id, Entity: "client", Ids: ids})
-		if err != nil {
-			return fmt.Errorf("record clients seen: %w", err)
+		cid := pw.clients[i].ID
+		for _, b := range pw.badChannels[i] {
+			r.noteBad("channel", b.ID, fmt.Sprintf("client %s: %v; record starts %s", cid, b.Err, b.Snippet))
+			if usableID(b.ID) {
+				seenOnly[i] = append(seenOnly[i], b.ID)
+			} else {
+				r.markIncomplete("a channel record of client %s has no usable id, so its channels cannot all be accounted for", cid)
+			}
 		}
-		isFresh := make(map[string]bool, len(fresh))
-		for _, id := range fresh {
-			isFresh[id] = true
-		}
-		t.clientsSeen = len(fresh)
-		stored, err := q.ClientHashes(ctx, db.ClientHashesParams{PartnerID: p, Ids: fresh})
-		if err != nil {
-			return fmt.Errorf("read client hashes: %w", err)
-		}
-		prev := make(map[string]db.ClientHashesRow, len(stored))
-		for _, s := range stored {
-			prev[s.ID] = s
-		}
-		var clientRows []clientRow
-		for i := range pw.clients {
-			c := &pw.clients[i]
-			if !isFresh[c.ID] {
+		for j := range pw.channels[i] {
+			ch := &pw.channels[i][j]
+			if !usableID(ch.ID) || !usableID(ch.ClientID) {
+				r.noteBad("channel", ch.ID, fmt.Sprintf("client %s: id or client_id longer than %d bytes", cid, maxKeyBytes))
+				r.markIncomplete("a channel record of client %s has no usable id, so its channels cannot all be accounted for", cid)
 				continue
 			}
-			delete(isFresh, c.ID) // a page listing one id twice writes it once
-			h := contentHash(c.Raw)
-			if s, ok := prev[c.ID]; ok && !s.Removed && string(s.ContentHash) == string(h) {
-				continue
+			if ch.ClientID == "" {
+				ch.ClientID = cid
 			}
-			clientRows = append(clientRows, newClientRow(c, h, &r.tp))
-		}
-		if len(clientRows) > 0 {
-			rows, err := marshalRows(clientRows)
-			if err != nil {
-				return err
-			}
-			res, err := q.ClientUpsert(ctx, db.ClientUpsertParams{Rows: rows, PartnerID: p, RunID: runID(r.id)})
-			if err != nil {
-				return fmt.Errorf("upsert %d clients: %w", len(clientRows), err)
-			}
-			t.clientsInserted, t.clientsUpdated, t.clientKinds = int(res.Inserted), int(res.Updated), res.Transitions
-		}
-
-		// Channels of the clients first seen on this page whose fetch worked.
-		freshClient := make(map[string]bool, len(fresh))
-		for _, id := range fresh {
-			freshClient[id] = true
-		}
-		var chans []*hubapi.Channel
-		var chIDs []string
-		inPage := map[string]bool{}
-		for i := range pw.clients {
-			if !freshClient[pw.clients[i].ID] || pw.failed[i] != nil {
-				continue
-			}
-			for j := range pw.channels[i] {
-				ch := &pw.channels[i][j]
-				switch {
-				case ch.ID == "":
-					r.noteBad("channel", "", fmt.Sprintf("client %s: channel without id", pw.clients[i].ID))
-					continue
-				case ch.Status == nil:
-					r.noteBad("channel", ch.ID, "channel without status")
-					// It exists: keep it from being marked removed.
-					chIDs = append(chIDs, ch.ID)
-					continue
-				case inPage[ch.ID]:
-					continue
-				}
-				if ch.ClientID == "" {
-					ch.ClientID = pw.clients[i].ID
-				}
-				inPage[ch.ID] = true
-				chans = append(chans, ch)
-				chIDs = append(chIDs, ch.ID)
-			}
-		}
-		if len(chIDs) == 0 {
-			return nil
-		}
-		freshCh, err := q.SyncRunSeenAdd(ctx, db.SyncRunSeenAddParams{RunID: r.id, Entity: "channel", Ids: chIDs})
-		if err != nil {
-			return fmt.Errorf("record channels seen: %w", err)
-		}
-		isFreshCh := make(map[string]bool, len(freshCh))
-		for _, id := range freshCh {
-			isFreshCh[id] = true
-		}
-		t.channelsSeen = len(freshCh)
-		storedCh, err := q.ChannelHashes(ctx, db.ChannelHashesParams{PartnerID: p, Ids: freshCh})
-		if err != nil {
-			return fmt.Errorf("read channel hashes: %w", err)
-		}
-		prevCh := make(map[string]db.ChannelHashesRow, len(storedCh))
-		for _, s := range storedCh {
-			prevCh[s.ID] = s
-		}
-		var chRows []channelRow
-		for _, ch := range chans {
-			if !isFreshCh[ch.ID] {
+			if why := r.checkChannel(ch); why != "" {
+				r.noteBad("channel", ch.ID, fmt.Sprintf("client %s: %s", cid, why))
+				seenOnly[i] = append(seenOnly[i], ch.ID)
 				continue
 			}
 			r.noteUnknownChannel(ch)
-			h := contentHash(ch.Raw)
-			if s, ok := prevCh[ch.ID]; ok && !s.Removed && s.ClientID == ch.ClientID && string(s.ContentHash) == string(h) {
-				continue
-			}
-			chRows = append(chRows, newChannelRow(ch, h, &r.tp))
+			good[i] = append(good[i], ch)
 		}
-		if len(chRows) > 0 {
-			rows, err := marshalRows(chRows)
-			if err != nil {
-				return err
-			}
-			res, err := q.ChannelUpsert(ctx, db.ChannelUpsertParams{Rows: rows, PartnerID: p, RunID: r.id})
-			if err != nil {
-				return fmt.Errorf("upsert %d channels: %w", len(chRows), err)
-			}
-			t.channelsInserted, t.channelsUpdated, t.channelKinds = int(res.Inserted), int(res.Updated), res.Transitions
+	}
+
+	var t pageTally
+	err := r.retryDB(ctx, "write page", func() error {
+		badStamps := r.tp.bad
+		err := pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
+			var err error
+			t, err = r.writePageTx(ctx, tx, pw, good, seenOnly)
+			return err
+		})
+		if err != nil {
+			r.tp.bad = badStamps // counted again by the next try
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("write page: %w", err)
@@ -417,11 +364,13 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	r.mu.Unlock()
 
 	req, retries, throttled := r.apiCounts()
-	err = db.New(r.s.cfg.Pool).SyncRunProgress(ctx, db.SyncRunProgressParams{
-		ID: r.id, Pages: int32(c.Pages),
-		ClientsSeen: int32(c.ClientsSeen), ClientsInserted: int32(c.ClientsInserted), ClientsUpdated: int32(c.ClientsUpdated),
-		ChannelsSeen: int32(c.ChannelsSeen), ChannelsInserted: int32(c.ChannelsInserted), ChannelsUpdated: int32(c.ChannelsUpdated),
-		Transitions: int32(c.Transitions), ApiRequests: int32(req), ApiRetries: int32(retries), ApiThrottled: int32(throttled),
+	err = r.retryDB(ctx, "record progress", func() error {
+		return db.New(r.s.cfg.Pool).SyncRunProgress(ctx, db.SyncRunProgressParams{
+			ID: r.id, Pages: int32(c.Pages),
+			ClientsSeen: int32(c.ClientsSeen), ClientsInserted: int32(c.ClientsInserted), ClientsUpdated: int32(c.ClientsUpdated),
+			ChannelsSeen: int32(c.ChannelsSeen), ChannelsInserted: int32(c.ChannelsInserted), ChannelsUpdated: int32(c.ChannelsUpdated),
+			Transitions: int32(c.Transitions), ApiRequests: int32(req), ApiRetries: int32(retries), ApiThrottled: int32(throttled),
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("record progress: %w", err)

@@ -198,6 +198,7 @@ type run struct {
 	counts     Counts
 	kinds      map[string]int
 	unknown    map[string]int
+	nulls      map[string]bool // "entity.field" already logged as null
 	incomplete []string
 	total      int
 	complete   bool
@@ -276,6 +277,10 @@ func (r *run) execute(ctx context.Context) error {
 // removeUnseen marks removed, with history, the live rows this complete run
 // did not see, unless that trips the mass-removal guard.
 func (r *run) removeUnseen(ctx context.Context) error {
+	return r.retryDB(ctx, "mark removals", func() error { return r.removeUnseenTx(ctx) })
+}
+
+func (r *run) removeUnseenTx(ctx context.Context) error {
 	tx, err := r.s.cfg.Pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin removals: %w", err)
@@ -384,29 +389,31 @@ func (r *run) finish(ctx context.Context, runErr error) (Result, error) {
 
 	unknownList, _ := json.Marshal(res.Unknown)
 	q := db.New(r.s.cfg.Pool)
-	err := q.SyncRunFinish(ctx, db.SyncRunFinishParams{
-		ID:                    r.id,
-		Status:                string(res.Status),
-		Complete:              res.Complete,
-		Pages:                 int32(c.Pages),
-		ClientsSeen:           int32(c.ClientsSeen),
-		ClientsInserted:       int32(c.ClientsInserted),
-		ClientsUpdated:        int32(c.ClientsUpdated),
-		ClientsRemoved:        int32(c.ClientsRemoved),
-		ChannelsSeen:          int32(c.ChannelsSeen),
-		ChannelsInserted:      int32(c.ChannelsInserted),
-		ChannelsUpdated:       int32(c.ChannelsUpdated),
-		ChannelsRemoved:       int32(c.ChannelsRemoved),
-		Transitions:           int32(c.Transitions),
-		ApiRequests:           int32(c.APIRequests),
-		ApiRetries:            int32(c.APIRetries),
-		ApiThrottled:          int32(c.APIThrottled),
-		ClientsFailed:         int32(c.ClientsFailed),
-		BadRecords:            int32(c.BadRecords),
-		UnparseableTimestamps: int32(c.UnparseableTimestamps),
-		UnknownValues:         int32(c.UnknownValues),
-		UnknownValueList:      unknownList,
-		Error:                 pgtype.Text{String: res.Error, Valid: res.Error != ""},
+	err := r.retryDB(ctx, "record run end", func() error {
+		return q.SyncRunFinish(ctx, db.SyncRunFinishParams{
+			ID:                    r.id,
+			Status:                string(res.Status),
+			Complete:              res.Complete,
+			Pages:                 int32(c.Pages),
+			ClientsSeen:           int32(c.ClientsSeen),
+			ClientsInserted:       int32(c.ClientsInserted),
+			ClientsUpdated:        int32(c.ClientsUpdated),
+			ClientsRemoved:        int32(c.ClientsRemoved),
+			ChannelsSeen:          int32(c.ChannelsSeen),
+			ChannelsInserted:      int32(c.ChannelsInserted),
+			ChannelsUpdated:       int32(c.ChannelsUpdated),
+			ChannelsRemoved:       int32(c.ChannelsRemoved),
+			Transitions:           int32(c.Transitions),
+			ApiRequests:           int32(c.APIRequests),
+			ApiRetries:            int32(c.APIRetries),
+			ApiThrottled:          int32(c.APIThrottled),
+			ClientsFailed:         int32(c.ClientsFailed),
+			BadRecords:            int32(c.BadRecords),
+			UnparseableTimestamps: int32(c.UnparseableTimestamps),
+			UnknownValues:         int32(c.UnknownValues),
+			UnknownValueList:      unknownList,
+			Error:                 pgtype.Text{String: res.Error, Valid: res.Error != ""},
+		})
 	})
 	if err != nil {
 		r.log.Error("could not record the end of the run", "err", err)
