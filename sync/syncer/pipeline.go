@@ -117,7 +117,7 @@ func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, erro
 	var why string
 	emitted := map[string]bool{} // across passes: a client is fetched and written once per run
 	for pass := 1; pass <= maxListPasses; pass++ {
-		proven, reason, err := r.listPass(ctx, emitted, emit)
+		proven, reason, lasting, err := r.listPass(ctx, emitted, emit)
 		if err != nil {
 			return false, err
 		}
@@ -127,6 +127,12 @@ func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, erro
 			}
 			return true, nil
 		}
+		if lasting {
+			// The data itself is at fault (no total, a record without a usable
+			// id): paging again would show the same.
+			r.markIncomplete("client listing cannot be proven complete: %s", reason)
+			return false, nil
+		}
 		why = reason
 		r.log.Warn("client listing not proven complete; paging again", "pass", pass, "reason", reason)
 	}
@@ -134,7 +140,7 @@ func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, erro
 	return false, nil
 }
 
-func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([]pageItem) error) (proven bool, why string, err error) {
+func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([]pageItem) error) (proven bool, why string, lasting bool, err error) {
 	seed := maphash.MakeSeed()
 	distinct := map[uint64]struct{}{}
 	total := -1
@@ -145,10 +151,16 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 			why = fmt.Sprintf(format, args...)
 		}
 	}
+	// A fault in the data itself, which another pass would see again.
+	unprovable := func(format string, args ...any) {
+		if !lasting {
+			why, lasting = fmt.Sprintf(format, args...), true
+		}
+	}
 	for requests := 0; ; requests++ {
 		page, err := r.s.cfg.API.ListClients(ctx, hubapi.ListParams{Offset: offset, Limit: r.s.cfg.PageSize, Sort: "id"})
 		if err != nil {
-			return false, "", fmt.Errorf("list clients at offset %d: %w", offset, err)
+			return false, "", false, fmt.Errorf("list clients at offset %d: %w", offset, err)
 		}
 		r.mu.Lock()
 		r.counts.Pages++
@@ -156,7 +168,7 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 
 		switch {
 		case !page.TotalKnown:
-			unproven("the API sent no total")
+			unprovable("the API sent no total")
 		case total == -1:
 			total = page.Total
 			r.mu.Lock()
@@ -171,7 +183,7 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 		n := len(ids)
 		for i, id := range ids {
 			if id == "" {
-				unproven("a client record at offset %d has no usable id", offset+i)
+				unprovable("a client record at offset %d has no usable id", offset+i)
 			} else {
 				distinct[maphash.String(seed, id)] = struct{}{}
 			}
@@ -190,22 +202,22 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 		}
 		if len(out) > 0 {
 			if err := emit(out); err != nil {
-				return false, "", err
+				return false, "", false, err
 			}
 		}
 
 		switch {
 		case n == 0 && offset < total:
 			unproven("empty page at offset %d while total is %d", offset, total)
-			return false, why, nil
+			return false, why, lasting, nil
 		case total >= 0 && offset+n >= total, n == 0:
 			if total >= 0 && len(distinct) != total {
 				unproven("saw %d distinct clients, total says %d", len(distinct), total)
 			}
-			return why == "", why, nil
+			return why == "", why, lasting, nil
 		case requests > 2*(total+10):
 			unproven("paging did not converge")
-			return false, why, nil
+			return false, why, lasting, nil
 		}
 		lastID = ids[n-1]
 		if n > 1 && lastID != "" {
@@ -235,7 +247,7 @@ func (r *run) pageItems(page *hubapi.ClientsPage, offset int) ([]pageItem, []str
 			if !usableID(id) {
 				id = ""
 			}
-			r.noteBad("client", b.ID, fmt.Sprintf("offset %d: %v; record starts %s", offset+i, b.Err, b.Snippet))
+			r.noteBadOnce("client", b.ID, b.ID+"\x00"+b.Snippet, fmt.Sprintf("offset %d: %v; record starts %s", offset+i, b.Err, b.Snippet))
 			ids[i] = id
 			if id != "" {
 				items = append(items, pageItem{client: hubapi.PartnerClient{ID: id}, bad: true})
@@ -245,12 +257,12 @@ func (r *run) pageItems(page *hubapi.ClientsPage, offset int) ([]pageItem, []str
 		c := page.Clients[next]
 		next++
 		if !usableID(c.ID) {
-			r.noteBad("client", c.ID, fmt.Sprintf("offset %d: id longer than %d bytes", offset+i, maxKeyBytes))
+			r.noteBadOnce("client", c.ID, c.ID, fmt.Sprintf("offset %d: id longer than %d bytes", offset+i, maxKeyBytes))
 			continue
 		}
 		ids[i] = c.ID
 		if why := r.checkClient(&c); why != "" {
-			r.noteBad("client", c.ID, why)
+			r.noteBadOnce("client", c.ID, c.ID, why)
 			items = append(items, pageItem{client: hubapi.PartnerClient{ID: c.ID}, bad: true})
 			continue
 		}

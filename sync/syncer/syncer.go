@@ -199,6 +199,7 @@ type run struct {
 	kinds      map[string]int
 	unknown    map[string]int
 	nulls      map[string]bool // "entity.field" already logged as null
+	badSeen    map[string]bool // bad client records already counted
 	incomplete []string
 	total      int
 	complete   bool
@@ -487,6 +488,21 @@ func (r *run) noteUnknown(attr string, v *string, known func(string) bool) {
 	r.s.cfg.Metrics.AddUnknown(attr)
 	if first {
 		r.log.Warn("value outside the documented enum: stored as sent", "attribute", attr, "value", truncate(*v, 80))
+	}
+}
+
+// noteBadOnce is noteBad for a record that a later pass of the listing may
+// show again: key identifies it, and it is counted once.
+func (r *run) noteBadOnce(entity, id, key, why string) {
+	r.mu.Lock()
+	if r.badSeen == nil {
+		r.badSeen = map[string]bool{}
+	}
+	dup := r.badSeen[key]
+	r.badSeen[key] = true
+	r.mu.Unlock()
+	if !dup {
+		r.noteBad(entity, id, why)
 	}
 }
 
