@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,7 +90,7 @@ func TestFaultCrash(t *testing.T) {
 		t.Fatalf("the killed run's row is not 'running'\n%s", out.tail(20))
 	}
 	waitFor(t, "the killed process's connections to close", 20*time.Second, func() bool {
-		return h.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'hubsync'`) == 0
+		return h.tryCount(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'hubsync'`) == 0
 	})
 	h.srv.SetFault(nil)
 
@@ -183,7 +184,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		}()
 		wait(t, reached, "the run to reach the blocked request")
 		waitFor(t, "a page to be committed", 20*time.Second, func() bool {
-			return h.count(t, `SELECT count(*) FROM hub.clients`) > 0
+			return h.tryCount(`SELECT count(*) FROM hub.clients`) > 0
 		})
 		if n := terminateBackends(t, h.dbURL); n == 0 {
 			t.Fatal("no backend was terminated")
@@ -199,19 +200,74 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		if err := h.pool.QueryRow(context.Background(), `SELECT status, coalesce(error, '') FROM hub.sync_runs WHERE id = $1`, r.res.RunID).Scan(&status, &why); err != nil {
 			t.Fatal(err)
 		}
-		switch {
-		case r.err == nil && r.res.Status == syncer.StatusSucceeded:
-			if status != "succeeded" {
-				t.Errorf("the run succeeded but its row says %q", status)
-			}
-		case r.err != nil && r.res.Status == syncer.StatusFailed:
-			if status != "failed" || why == "" {
-				t.Errorf("the run failed (%v) but its row says %q, error %q; want failed, saying why", r.err, status, why)
-			}
-		default:
-			t.Errorf("run after the outage: status %s, err %v", r.res.Status, r.err)
+		// The run takes its lock again on a new connection and retries its
+		// writes: a blip costs nothing.
+		if r.err != nil || r.res.Status != syncer.StatusSucceeded || !r.res.Complete || status != "succeeded" {
+			t.Errorf("run through the outage: status %s, complete %v, err %v, row %q %q; want it to ride the outage out",
+				r.res.Status, r.res.Complete, r.err, status, why)
 		}
-		t.Logf("run through the outage: %s (%s)", r.res.Status, r.res.Error)
+		h.srv.SetFault(nil)
+		h.assertWholePages(t)
+		h.settle(t)
+	})
+
+	t.Run("AnotherRunTakesOverDuringTheOutage", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t, fakehub.Config{Seed: 703, Clients: 30}, func(_ *hubapi.Config, sc *syncer.Config) { sc.Concurrency = 2 })
+		reached, release := make(chan struct{}), make(chan struct{})
+		h.srv.SetFault(blockAt(12, reached, release))
+		done := make(chan error, 1)
+		var first syncer.Result
+		go func() {
+			var err error
+			first, err = h.run(t)
+			done <- err
+		}()
+		wait(t, reached, "the first run to reach the blocked request")
+		var firstID int64
+		waitFor(t, "the first run's row", 20*time.Second, func() bool {
+			return h.pool.QueryRow(context.Background(), `SELECT id FROM hub.sync_runs WHERE status = 'running'`).Scan(&firstID) == nil
+		})
+		// Another replica takes the lock before the first run notices (its
+		// lock check runs every second) and marks the first run abandoned,
+		// as a starting run does.
+		ctx := context.Background()
+		other, err := pgx.Connect(ctx, h.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close(ctx)
+		took := false
+		for try := 0; try < 20 && !took; try++ {
+			terminateBackends(t, h.dbURL)
+			if other.IsClosed() || other.Ping(ctx) != nil {
+				if other, err = pgx.Connect(ctx, h.dbURL); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := other.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, syncer.LockKey(h.cfg.PartnerID)).Scan(&took); err != nil {
+				took = false
+			}
+		}
+		if !took {
+			t.Fatal("could not take the lock from the first run")
+		}
+		if _, err := other.Exec(ctx, `UPDATE hub.sync_runs SET status = 'abandoned', finished_at = now(), error = 'taken over by the test' WHERE id = $1`, firstID); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		select {
+		case err = <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the first run did not return")
+		}
+		other.Close(ctx) // the other replica is done
+		if err == nil || !errors.Is(err, syncer.ErrLockLost) {
+			t.Errorf("the run whose lock was taken over: status %s, err %v; want failed with ErrLockLost", first.Status, err)
+		}
+		if n := h.count(t, `SELECT count(*) FROM hub.sync_runs WHERE id = $1 AND status = 'abandoned'`, firstID); n != 1 {
+			t.Error("the overtaken run's row no longer says abandoned: it overwrote the other run's verdict")
+		}
 		h.srv.SetFault(nil)
 		h.assertWholePages(t)
 		h.settle(t)
@@ -240,7 +296,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		}()
 		wait(t, reached, "the run to reach the blocked request")
 		waitFor(t, "a page to be committed", 20*time.Second, func() bool {
-			return h.count(t, `SELECT count(*) FROM hub.clients`) > 0
+			return h.tryCount(`SELECT count(*) FROM hub.clients`) > 0
 		})
 		if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
 			t.Fatal(err)

@@ -426,6 +426,16 @@ func (h *harness) count(t *testing.T, sql string, args ...any) int {
 	return n
 }
 
+// tryCount is count for polling: an error (a connection the test just
+// killed, say) counts as -1.
+func (h *harness) tryCount(sql string, args ...any) int {
+	var n int
+	if err := h.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,33 +22,60 @@ const lockCheckInterval = time.Second
 // pooled one: a pooled connection goes back to the pool between statements,
 // and the lock would go with it.
 type lock struct {
-	conn *pgx.Conn
+	pool *pgxpool.Pool
 	key  string
 	stop context.CancelFunc
 	done chan struct{}
+
+	mu    sync.Mutex // guards conn and runID: the watcher and the run both use them
+	conn  *pgx.Conn
+	runID int64 // once set, regaining the lock requires this run to be still running
 }
+
+// regainFor bounds how long a run tries to take its lock again after the
+// lock's connection died.
+const regainFor = 5 * time.Second
 
 // tryLock takes the partner's sync lock without waiting. It returns nil, nil
 // when another session holds it.
 func tryLock(ctx context.Context, pool *pgxpool.Pool, key string) (*lock, error) {
+	conn, ok, err := lockOn(ctx, pool, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &lock{pool: pool, conn: conn, key: key}, nil
+}
+
+// lockOn opens a connection and tries the lock on it; the connection is
+// returned only when the lock was taken.
+func lockOn(ctx context.Context, pool *pgxpool.Pool, key string) (*pgx.Conn, bool, error) {
 	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return nil, fmt.Errorf("connect for sync lock: %w", err)
+		return nil, false, fmt.Errorf("connect for sync lock: %w", err)
 	}
 	var ok bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("take sync lock: %w", err)
+		return nil, false, fmt.Errorf("take sync lock: %w", err)
 	}
 	if !ok {
 		conn.Close(context.WithoutCancel(ctx))
-		return nil, nil
+		return nil, false, nil
 	}
-	return &lock{conn: conn, key: key}, nil
+	return conn, true, nil
 }
 
-// watch checks the lock's connection until release, and cancels the run with
-// ErrLockLost when the connection dies.
+// setRun records the run the lock protects.
+func (l *lock) setRun(id int64) {
+	l.mu.Lock()
+	l.runID = id
+	l.mu.Unlock()
+}
+
+// watch checks the lock's connection until release. When the connection
+// dies (a database restart, an administrator ending backends), it takes the
+// lock again on a new connection, provided no other run took over
+// meanwhile; failing that, it cancels the run with ErrLockLost.
 func (l *lock) watch(ctx context.Context, cancel context.CancelCauseFunc) {
 	wctx, stop := context.WithCancel(ctx)
 	l.stop = stop
@@ -61,16 +89,58 @@ func (l *lock) watch(ctx context.Context, cancel context.CancelCauseFunc) {
 			case <-wctx.Done():
 				return
 			case <-t.C:
-				pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
-				err := l.conn.Ping(pctx)
-				pcancel()
-				if err != nil && wctx.Err() == nil {
-					cancel(ErrLockLost)
+				if err := l.check(wctx); err != nil && wctx.Err() == nil {
+					cancel(err)
 					return
 				}
 			}
 		}
 	}()
+}
+
+// check makes sure the lock is still held, taking it again if its
+// connection died. It returns ErrLockLost (wrapped) when it cannot.
+func (l *lock) check(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	err := l.conn.Ping(pctx)
+	pcancel()
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	_ = l.conn.Close(context.WithoutCancel(ctx))
+	deadline := time.Now().Add(regainFor)
+	wait := 100 * time.Millisecond
+	for {
+		conn, ok, lerr := lockOn(ctx, l.pool, l.key)
+		switch {
+		case lerr == nil && !ok:
+			return fmt.Errorf("%w; another run holds it now", ErrLockLost)
+		case lerr == nil && ok:
+			if l.runID != 0 {
+				var status string
+				if serr := conn.QueryRow(ctx, `SELECT status FROM hub.sync_runs WHERE id = $1`, l.runID).Scan(&status); serr != nil || status != "running" {
+					// Another run held the lock meanwhile and marked this
+					// one abandoned: it must not go on.
+					_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key)
+					conn.Close(context.WithoutCancel(ctx))
+					return fmt.Errorf("%w; another run took over meanwhile (this run is now %q)", ErrLockLost, status)
+				}
+			}
+			l.conn = conn
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrLockLost, lerr)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // release unlocks and closes the connection. Closing alone would release the
@@ -82,6 +152,8 @@ func (l *lock) release() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key)
 	_ = l.conn.Close(ctx)
 }

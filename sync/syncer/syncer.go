@@ -175,6 +175,8 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 		res.Status, res.Error = StatusFailed, err.Error()
 		return res, err
 	}
+	lk.setRun(r.id)
+	r.lock = lk
 	err = r.execute(runCtx)
 	if err != nil {
 		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -198,6 +200,7 @@ type run struct {
 	counts     Counts
 	kinds      map[string]int
 	unknown    map[string]int
+	lock       *lock
 	nulls      map[string]bool // "entity.field" already logged as null
 	badSeen    map[string]bool // bad client records already counted
 	incomplete []string
@@ -271,6 +274,13 @@ func (r *run) execute(ctx context.Context) error {
 	r.mu.Unlock()
 	if !complete {
 		return nil
+	}
+	// Removals are the one step another run must never overlap: make sure
+	// the lock still holds (the watcher looks only every second).
+	if r.lock != nil {
+		if err := r.lock.check(ctx); err != nil {
+			return err
+		}
 	}
 	return r.removeUnseen(ctx)
 }
@@ -390,6 +400,16 @@ func (r *run) finish(ctx context.Context, runErr error) (Result, error) {
 
 	unknownList, _ := json.Marshal(res.Unknown)
 	q := db.New(r.s.cfg.Pool)
+	// A run that lost its lock may have been marked abandoned by the run
+	// that took over: that verdict stands, and this run's end is not written
+	// over it.
+	if row, gerr := q.SyncRunGet(ctx, r.id); gerr == nil && row.Status != "running" {
+		r.log.Warn("another run marked this one "+row.Status+" while it ran; leaving its row as it is", "err", res.Error)
+		if res.Status == StatusFailed {
+			return res, runErr
+		}
+		return res, nil
+	}
 	err := r.retryDB(ctx, "record run end", func() error {
 		return q.SyncRunFinish(ctx, db.SyncRunFinishParams{
 			ID:                    r.id,
