@@ -67,7 +67,7 @@ SET finished_at = now(),
     unknown_values = $19,
     unknown_value_list = $20,
     error = $21
-WHERE id = $22
+WHERE id = $22 AND status = 'running'
 `
 
 type SyncRunFinishParams struct {
@@ -124,9 +124,11 @@ func (q *Queries) SyncRunFinish(ctx context.Context, arg SyncRunFinishParams) er
 }
 
 const syncRunGet = `-- name: SyncRunGet :one
+
 SELECT id, partner_id, started_at, finished_at, heartbeat_at, status, complete, host, pages, clients_seen, clients_inserted, clients_updated, clients_removed, channels_seen, channels_inserted, channels_updated, channels_removed, transitions, api_requests, api_retries, api_throttled, clients_failed, bad_records, unparseable_timestamps, unknown_values, unknown_value_list, error FROM hub.sync_runs WHERE id = $1
 `
 
+// never overwrite a later run's abandoned mark
 func (q *Queries) SyncRunGet(ctx context.Context, id int64) (HubSyncRun, error) {
 	row := q.db.QueryRow(ctx, syncRunGet, id)
 	var i HubSyncRun

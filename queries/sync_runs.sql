@@ -54,7 +54,7 @@ SET finished_at = now(),
     unknown_values = @unknown_values,
     unknown_value_list = @unknown_value_list,
     error = sqlc.narg(error)
-WHERE id = @id;
+WHERE id = @id AND status = 'running'; -- never overwrite a later run's abandoned mark
 
 -- name: SyncRunGet :one
 SELECT * FROM hub.sync_runs WHERE id = @id;

@@ -198,7 +198,8 @@ func bind(fs *flag.FlagSet, getenv func(string) string, names ...string) func() 
 				if from == "" {
 					from = b.s.env
 				}
-				if b.s.secret {
+				if b.s.secret || strings.ContainsAny(v, "@") {
+					// A value with an @ may be a URL with credentials in it.
 					return nil, usagef("%s: %v", from, err)
 				}
 				return nil, usagef("%s: %v (got %q)", from, err, v)

@@ -160,7 +160,7 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 	for requests := 0; ; requests++ {
 		page, err := r.s.cfg.API.ListClients(ctx, hubapi.ListParams{Offset: offset, Limit: r.s.cfg.PageSize, Sort: "id"})
 		if err != nil {
-			return false, "", false, fmt.Errorf("list clients at offset %d: %w", offset, err)
+			return false, "", false, err // hubapi names the offset
 		}
 		r.mu.Lock()
 		r.counts.Pages++

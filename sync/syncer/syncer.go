@@ -27,6 +27,7 @@ import (
 
 	"github.com/hubsync/hubsync/db"
 	"github.com/hubsync/hubsync/sync/hubapi"
+	"github.com/hubsync/hubsync/sync/logattr"
 	"github.com/hubsync/hubsync/sync/metrics"
 )
 
@@ -177,6 +178,8 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 	}
 	lk.setRun(r.id)
 	r.lock = lk
+	// Lines logged with the run's context (the API client's) carry its id.
+	runCtx = logattr.With(runCtx, slog.Int64("run_id", r.id))
 	err = r.execute(runCtx)
 	if err != nil {
 		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
