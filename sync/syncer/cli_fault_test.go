@@ -130,8 +130,13 @@ func TestFaultSecrets(t *testing.T) {
 	run(cli.ExitOK, []string{"sync", "--help"})
 	run(cli.ExitOK, []string{"serve", "--help"})
 	// Database trouble, with the password in the URL.
-	run(cli.ExitFailed, []string{"sync"}, "DATABASE_URL", strings.Replace(dbURL, "@localhost:5432", "@127.0.0.1:1", 1))
-	run(cli.ExitFailed, []string{"migrate", "status"}, "DATABASE_URL", strings.Replace(dbURL, "@localhost:5432", "@127.0.0.1:1", 1))
+	unreachable, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable.Host = "127.0.0.1:1" // nothing listens there, whatever DATABASE_URL names
+	run(cli.ExitFailed, []string{"sync"}, "DATABASE_URL", unreachable.String())
+	run(cli.ExitFailed, []string{"migrate", "status"}, "DATABASE_URL", unreachable.String())
 	run(cli.ExitUsage, []string{"sync"}, "DATABASE_URL", "postgres://u:"+secretPW+"@host:notaport/db")
 	run(cli.ExitUsage, []string{"sync"}, "DATABASE_URL", "mysql://u:"+secretPW+"@host/db")
 
