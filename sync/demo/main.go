@@ -109,7 +109,7 @@ FROM hub.sync_runs ORDER BY id DESC LIMIT 5`},
 	}
 	fmt.Print(`▶ Where to look next
   psql "$DATABASE_URL"  then  \dv hub.*  and  \d+ hub.channels   (every column has a comment)
-  README.md, section "Query the data"  — ten questions answered in SQL
+  README.md, section "Query the data"  — a dozen questions answered in SQL
   docs/data-dictionary.md              — every table, view and column
   make test / make bench               — the test suite, the performance table
   docker compose up                    — the full stack: Postgres, the simulator with churn, hubsync serve
