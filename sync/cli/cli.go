@@ -24,6 +24,7 @@ import (
 	"github.com/hubsync/hubsync/sync/hubapi"
 	"github.com/hubsync/hubsync/sync/logattr"
 	"github.com/hubsync/hubsync/sync/metrics"
+	"github.com/hubsync/hubsync/sync/syncer"
 )
 
 // Exit statuses, as the contract lists them.
@@ -227,6 +228,49 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 		log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// worker is what sync and serve share: a logger, the API client and a
+// migrated database.
+type worker struct {
+	cfg  *config
+	log  *slog.Logger
+	api  *hubapi.Client
+	pool *pgxpool.Pool
+	m    *metrics.Metrics
+}
+
+// openWorker checks the API settings, connects to the database and applies
+// pending migrations. Close it after use.
+func (cfg *config) openWorker(ctx context.Context, env Env, level slog.Level, m *metrics.Metrics) (*worker, error) {
+	if err := cfg.requireAPI(); err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, env, level)
+	api, err := newAPI(cfg, log, m)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrateUp(ctx, pool, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &worker{cfg: cfg, log: log, api: api, pool: pool, m: m}, nil
+}
+
+func (w *worker) close() { w.pool.Close() }
+
+// syncerConfig is the syncer's configuration from the settings.
+func (w *worker) syncerConfig() syncer.Config {
+	return syncer.Config{
+		Pool: w.pool, API: w.api, PartnerID: w.cfg.PartnerID, PageSize: w.cfg.PageSize,
+		Concurrency: w.cfg.Concurrency, AllowMassRemoval: w.cfg.AllowMassRemoval,
+		Logger: w.log, Metrics: w.m,
+	}
 }
 
 // newAPI builds the Partner API client, wired to metrics when given.

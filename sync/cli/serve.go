@@ -28,34 +28,20 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.requireAPI(); err != nil {
-		return err
-	}
-	log := newLogger(cfg, env, slog.LevelInfo)
 	m := metrics.New()
-	api, err := newAPI(cfg, log, m)
+	w, err := cfg.openWorker(ctx, env, slog.LevelInfo, m)
 	if err != nil {
 		return err
 	}
-	pool, err := openPool(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := migrateUp(ctx, pool, log); err != nil {
-		return err
-	}
+	defer w.close()
+	log, pool := w.log, w.pool
 	sqlDB, hasPending, err := migrationsProvider(pool)
 	if err != nil {
 		return err
 	}
 	defer sqlDB.Close()
 
-	sy := syncer.New(syncer.Config{
-		Pool: pool, API: api, PartnerID: cfg.PartnerID, PageSize: cfg.PageSize,
-		Concurrency: cfg.Concurrency, AllowMassRemoval: cfg.AllowMassRemoval,
-		Logger: log, Metrics: m,
-	})
+	sy := syncer.New(w.syncerConfig())
 	q := db.New(pool)
 	sched, err := schedule.New(schedule.Config{
 		Schedule:      cfg.Schedule,

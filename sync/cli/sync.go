@@ -32,33 +32,19 @@ func cmdSync(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.requireAPI(); err != nil {
-		return err
-	}
 	tty := env.Terminal()
 	level := slog.LevelInfo
 	if tty {
 		level = slog.LevelWarn // the progress line and summary tell the story
 	}
-	log := newLogger(cfg, env, level)
-	api, err := newAPI(cfg, log, nil)
+	w, err := cfg.openWorker(ctx, env, level, nil)
 	if err != nil {
 		return err
 	}
-	pool, err := openPool(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := migrateUp(ctx, pool, log); err != nil {
-		return err
-	}
+	defer w.close()
 
+	sc := w.syncerConfig()
 	var prog *progressLine
-	sc := syncer.Config{
-		Pool: pool, API: api, PartnerID: cfg.PartnerID, PageSize: cfg.PageSize,
-		Concurrency: cfg.Concurrency, AllowMassRemoval: cfg.AllowMassRemoval, Logger: log,
-	}
 	if tty {
 		prog = &progressLine{w: env.Stderr}
 		sc.Progress = prog.update
@@ -238,21 +224,13 @@ func cmdClients(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.requireAPI(); err != nil {
-		return err
-	}
-	log := newLogger(cfg, env, slog.LevelWarn)
-	api, err := newAPI(cfg, log, nil)
+	w, err := cfg.openWorker(ctx, env, slog.LevelWarn, nil)
 	if err != nil {
 		return err
 	}
-	pool, err := openPool(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer w.close()
 
-	c, err := api.UpdateClient(ctx, id, u)
+	c, err := w.api.UpdateClient(ctx, id, u)
 	if err != nil {
 		var ae *hubapi.Error
 		if errors.As(err, &ae) {
@@ -267,7 +245,7 @@ func cmdClients(ctx context.Context, args []string, env Env) error {
 		}
 		return fmt.Errorf("update client %s: %w", id, err)
 	}
-	wr, err := syncer.WriteThrough(ctx, pool, cfg.PartnerID, c)
+	wr, err := syncer.WriteThrough(ctx, w.pool, cfg.PartnerID, c)
 	if err != nil {
 		return &exitError{code: ExitFailed, msg: fmt.Sprintf("the API applied the update, but storing it failed (the next sync will): %v", err)}
 	}
