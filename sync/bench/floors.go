@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +24,57 @@ type fetchResult struct {
 	requests          int64
 	throttled         int64
 	clients, channels int64
+	busy              float64 // share of the machine's CPUs busy meanwhile
+	cpu               time.Duration
+}
+
+// fetchFloorArg makes the bench binary run fetchAll once and print its
+// result: the floor runs in its own process, as the sync does, so that both
+// share the machine with the simulator (in the bench process) the same way.
+const fetchFloorArg = "__fetch-floor"
+
+// fetchFloor runs fetchAll in a child process.
+func fetchFloor(ctx context.Context, baseURL string, pageSize, conc int) (fetchResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return fetchResult{}, fmt.Errorf("find the bench executable: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, self, fetchFloorArg, baseURL, strconv.Itoa(pageSize), strconv.Itoa(conc))
+	cmd.Stderr = os.Stderr
+	busy0 := readCPUStat()
+	out, err := cmd.Output()
+	if err != nil {
+		return fetchResult{}, fmt.Errorf("fetch floor: %w", err)
+	}
+	var r fetchResult
+	var ns int64
+	if _, err := fmt.Sscan(string(out), &ns, &r.requests, &r.throttled, &r.clients, &r.channels); err != nil {
+		return r, fmt.Errorf("fetch floor: read result %q: %w", out, err)
+	}
+	r.dur = time.Duration(ns)
+	r.busy = busy0.busySince()
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, nil
+}
+
+func fetchFloorMain(args []string) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "bench: usage: bench "+fetchFloorArg+" URL PAGE_SIZE CONCURRENCY")
+		return 2
+	}
+	pageSize, err1 := strconv.Atoi(args[1])
+	conc, err2 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(os.Stderr, "bench: page size and concurrency must be numbers")
+		return 2
+	}
+	r, err := fetchAll(context.Background(), args[0], partnerID, apiKey, pageSize, conc, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	fmt.Println(int64(r.dur), r.requests, r.throttled, r.clients, r.channels)
+	return 0
 }
 
 // fetchAll is the HTTP floor: it pages every client (sorted by id, pages

@@ -11,7 +11,8 @@
 // end (CREATE DATABASE hubsync_bench_<pid>_<n> on the server in DATABASE_URL):
 //
 //	floor fetch  page every client and fetch every client's shared numbers
-//	             with hubapi at the sync's concurrency, decoding all, no database
+//	             with hubapi at the sync's concurrency, decoding all, no
+//	             database; in its own process like the sync; best of two
 //	floor COPY   pgx CopyFrom of the same clients and channels (raw JSON and
 //	             typed columns) into empty tables shaped like hub.clients and
 //	             hub.channels, no HTTP
@@ -59,6 +60,9 @@ const defaultDatabaseURL = "postgres://postgres@localhost:5432/postgres?sslmode=
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == spawnArg {
 		os.Exit(spawnMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == fetchFloorArg {
+		os.Exit(fetchFloorMain(os.Args[2:]))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -229,7 +233,7 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	// noisy; a floor is what the work must cost, so keep the better of two.
 	for i := range 2 {
 		runtime.GC()
-		f, err := fetchAll(ctx, big.url, partnerID, apiKey, o.pageSize, o.concurrency, nil)
+		f, err := fetchFloor(ctx, big.url, o.pageSize, o.concurrency)
 		if err != nil {
 			return err
 		}
@@ -260,7 +264,9 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 		fpool.Close()
 		return err
 	}
+	busy0 := readCPUStat()
 	rep.copyDur, err = copyFloor(ctx, fpool, rows)
+	rep.copyBusy = busy0.busySince()
 	fpool.Close()
 	if err != nil {
 		return err
@@ -305,8 +311,8 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 		if err != nil {
 			return r, err
 		}
-		logf("%s: %.1f s, status %s, %d requests, history %d, WAL %s, RSS %s", title, r.wall.Seconds(), r.run.status,
-			r.run.apiRequests, r.history, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
+		logf("%s: %.1f s (run %.1f s, CPU %.1f s), status %s, %d requests, history %d, WAL %s, RSS %s", title, r.wall.Seconds(),
+			r.run.seconds, r.cpu.Seconds(), r.run.status, r.run.apiRequests, r.history, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
 		if r.exitErr != nil {
 			logf("%s: %v", title, r.exitErr)
 		}
@@ -361,8 +367,8 @@ func freshSync(ctx context.Context, env syncEnv, srv *pgServer, s *sim, name, ti
 	if err != nil {
 		return r, err
 	}
-	logf("%s: %.1f s, status %s, %d requests (%d answered 429), WAL %s, RSS %s", title, r.wall.Seconds(), r.run.status,
-		r.run.apiRequests, r.run.apiThrottle, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
+	logf("%s: %.1f s (run %.1f s, CPU %.1f s), status %s, %d requests (%d answered 429), WAL %s, RSS %s", title, r.wall.Seconds(),
+		r.run.seconds, r.cpu.Seconds(), r.run.status, r.run.apiRequests, r.run.apiThrottle, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
 	if r.exitErr != nil {
 		logf("%s: %v", title, r.exitErr)
 	}

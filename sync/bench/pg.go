@@ -22,7 +22,8 @@ type pgServer struct {
 	url    *url.URL // the server URL as given (its database is the admin one)
 	admin  *pgxpool.Pool
 	prefix string
-	n      int
+	n      int // scratch databases created
+	meters int // WAL meters started
 	dbs    []string
 	// walInspect says whether WAL can be attributed to one database with
 	// pg_walinspect (Postgres 15+, superuser); otherwise only the
@@ -144,7 +145,8 @@ func (p *pgServer) startWAL(ctx context.Context, dbURL string) (*walMeter, error
 		}
 	}
 	if w.inspct {
-		slot := fmt.Sprintf("%s_%d_wal", p.prefix, p.n)
+		p.meters++
+		slot := fmt.Sprintf("%s_wal_%d", p.prefix, p.meters)
 		// Temporary: it goes away with this session, whatever happens to the bench.
 		if _, err := conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true, true)`, slot); err != nil {
 			w.inspct = false

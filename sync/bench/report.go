@@ -23,6 +23,7 @@ type report struct {
 	copyRows                int
 	copyWALCluster          int64
 	copyWALDB               int64
+	copyBusy                float64
 
 	small, a, b, c, d result
 	cExpected         int64
@@ -132,7 +133,7 @@ func (rep *report) verdicts() (cells map[string]string, lines []string) {
 		mark(share429 <= target429Share), pct(target429Share), 100*share429)
 
 	lines = append(lines,
-		fmt.Sprintf("- Floors: fetch only %.1f s (the better of two passes), COPY only %.1f s; the larger is %s.", rep.fetch.dur.Seconds(), rep.copyDur.Seconds(), floorName),
+		fmt.Sprintf("- Floors: fetch only %.1f s (the better of two passes, in its own process like the sync), COPY only %.1f s; the larger is %s.", rep.fetch.dur.Seconds(), rep.copyDur.Seconds(), floorName),
 		fmt.Sprintf("- (a) initial sync / larger floor = %.1f s / %.1f s = **%.2f×** (target ≤ %.1f×) %s", rep.a.wall.Seconds(), floor.Seconds(), ra, targetInitialVsFloor, mark(ra <= targetInitialVsFloor)),
 		fmt.Sprintf("- (a) peak RSS %s clients / %s clients = %s / %s = **%.2f×** (target ≤ %.1f×) %s",
 			thousands(int64(rep.bigClients)), thousands(int64(rep.opts.smallClients)), mb(rep.a.maxRSSKB*1024), mb(rep.small.maxRSSKB*1024), rss, targetRSSRatio, mark(rss > 0 && rss <= targetRSSRatio)),
@@ -165,14 +166,14 @@ func (rep *report) markdown() string {
 		thousands(int64(rep.bigClients)), thousands(int64(rep.bigChannels)), o.seed, o.pageSize, o.concurrency, trimFloat(o.rps))
 
 	cells, lines := rep.verdicts()
-	b.WriteString("| run | s | clients/s | channels/s | API req/s | inserted (clients / channels) | updated (clients / channels) | history rows | rows written or locked | WAL (this db) | WAL (cluster) | peak RSS | 429 | targets |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| run | s | clients/s | channels/s | API req/s | inserted (clients / channels) | updated (clients / channels) | history rows | rows written or locked | WAL (this db) | WAL (cluster) | peak RSS | 429 | sync CPU s · machine busy | targets |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	f := rep.fetch
-	fmt.Fprintf(&b, "| floor: fetch + decode, no DB | %.1f | %s | %s | %s | – | – | – | – | – | – | – | %d | |\n",
-		f.dur.Seconds(), perSec(f.clients, f.dur), perSec(f.channels, f.dur), perSec(f.requests, f.dur), f.throttled)
-	fmt.Fprintf(&b, "| floor: COPY, no HTTP | %.1f | %s | %s | – | %s / %s | – | – | – | %s | %s | – | – | |\n",
+	fmt.Fprintf(&b, "| floor: fetch + decode, no DB | %.1f | %s | %s | %s | – | – | – | – | – | – | – | %d | %.1f · %s | |\n",
+		f.dur.Seconds(), perSec(f.clients, f.dur), perSec(f.channels, f.dur), perSec(f.requests, f.dur), f.throttled, f.cpu.Seconds(), busyPct(f.busy))
+	fmt.Fprintf(&b, "| floor: COPY, no HTTP | %.1f | %s | %s | – | %s / %s | – | – | – | %s | %s | – | – | – · %s | |\n",
 		rep.copyDur.Seconds(), perSec(int64(rep.bigClients), rep.copyDur), perSec(int64(rep.copyRows-rep.bigClients), rep.copyDur),
-		thousands(int64(rep.bigClients)), thousands(int64(rep.copyRows-rep.bigClients)), mb(rep.copyWALDB), mb(rep.copyWALCluster))
+		thousands(int64(rep.bigClients)), thousands(int64(rep.copyRows-rep.bigClients)), mb(rep.copyWALDB), mb(rep.copyWALCluster), busyPct(rep.copyBusy))
 	for _, x := range []struct {
 		key string
 		r   result
@@ -182,10 +183,11 @@ func (rep *report) markdown() string {
 		if x.key == "b" || x.key == "c" {
 			touched = thousands(r.touched)
 		}
-		fmt.Fprintf(&b, "| %s | %.1f | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %.1f | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %d | %.1f · %s | %s |\n",
 			r.title, r.wall.Seconds(), perSec(r.run.clientsSeen, r.wall), perSec(r.run.channelsSeen, r.wall), perSec(r.run.apiRequests, r.wall),
 			thousands(r.run.clientsInserted), thousands(r.run.channelsInserted), thousands(r.run.clientsUpdated), thousands(r.run.channelsUpdated),
-			thousands(r.history), touched, mb(r.walDB), mb(r.walCluster), mb(r.maxRSSKB*1024), r.run.apiThrottle, cells[x.key])
+			thousands(r.history), touched, mb(r.walDB), mb(r.walCluster), mb(r.maxRSSKB*1024), r.run.apiThrottle,
+			r.cpu.Seconds(), busyPct(r.machineBusy), cells[x.key])
 	}
 	b.WriteString("\n")
 	for _, l := range lines {
@@ -194,7 +196,7 @@ func (rep *report) markdown() string {
 	b.WriteString("\nColumns: s is the wall time of `hubsync sync` (process start to exit); rates divide the run's hub.sync_runs counts by it. " +
 		"Rows written or locked counts client and channel row versions whose xmin or xmax is a transaction newer than the run's start. " +
 		"WAL (this db) sums the WAL records that touch the scratch database (pg_walinspect; commit records excluded); WAL (cluster) is the " +
-		"pg_current_wal_lsn() difference, which includes whatever else the server was doing. MB are 10^6 bytes. Peak RSS is the sync process's maxrss.\n")
+		"pg_current_wal_lsn() difference, which includes whatever else the server was doing. MB are 10^6 bytes. Peak RSS is the sync process's maxrss. Sync CPU s is its user + system time (for the fetch floor, the floor process's); machine busy is the share of all CPUs busy during the run (simulator, Postgres and everything else on the machine included).\n")
 	return b.String()
 }
 
@@ -270,4 +272,11 @@ func thousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+func busyPct(f float64) string {
+	if f < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", 100*f)
 }

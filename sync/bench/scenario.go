@@ -21,6 +21,8 @@ type result struct {
 	name, title string
 	wall        time.Duration
 	maxRSSKB    int64
+	cpu         time.Duration // user + system time of the sync process
+	machineBusy float64       // share of all CPUs busy during the run (every process), 0..1; -1 unknown
 	run         runRow
 	history     int64
 	touched     int64 // client and channel rows written or locked
@@ -92,14 +94,19 @@ func runSync(ctx context.Context, e syncEnv) (result, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
+	busy0 := readCPUStat()
 	start := time.Now()
 	runErr := cmd.Run()
 	res.wall = time.Since(start)
 	cancel()
 	logf.Close()
 	if b, err := os.ReadFile(rssPath); err == nil {
-		res.maxRSSKB, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		var cpuMS int64
+		if _, err := fmt.Sscan(string(b), &res.maxRSSKB, &cpuMS); err == nil {
+			res.cpu = time.Duration(cpuMS) * time.Millisecond
+		}
 	}
+	res.machineBusy = busy0.busySince()
 	if runErr != nil {
 		if rctx.Err() != nil && ctx.Err() == nil {
 			runErr = fmt.Errorf("%w (timed out after %s; raise -sync-timeout)", runErr, e.timeout)
@@ -156,7 +163,9 @@ func spawnMain(args []string) int {
 	_ = cmd.Wait()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		// Maxrss is in kilobytes on Linux.
-		if err := os.WriteFile(args[0], []byte(strconv.FormatInt(ru.Maxrss, 10)), 0o644); err != nil {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		out := fmt.Sprintf("%d %d", ru.Maxrss, cpu.Milliseconds())
+		if err := os.WriteFile(args[0], []byte(out), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 		}
 	}
@@ -205,4 +214,37 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// cpuStat is a reading of the machine's CPU counters (/proc/stat).
+type cpuStat struct{ busy, total int64 }
+
+func readCPUStat() cpuStat {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuStat{-1, -1}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return cpuStat{-1, -1}
+	}
+	var st cpuStat
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		st.total += n
+		if i != 3 && i != 4 { // idle, iowait
+			st.busy += n
+		}
+	}
+	return st
+}
+
+// busySince returns the share of CPU time the machine was busy since s.
+func (s cpuStat) busySince() float64 {
+	now := readCPUStat()
+	if s.total < 0 || now.total <= s.total {
+		return -1
+	}
+	return float64(now.busy-s.busy) / float64(now.total-s.total)
 }
