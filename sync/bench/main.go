@@ -169,8 +169,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	keepLogs := o.keep // also kept when a sync fails, so that its log can be read
 	defer func() {
-		if o.keep {
+		if keepLogs {
 			logf("kept logs in %s", work)
 			return
 		}
@@ -200,7 +201,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	rep := &report{opts: o, machine: describeMachine(srv.info), started: time.Now()}
 	if err := measure(ctx, o, srv, bin, work, rep, logf); err != nil {
+		keepLogs = true
 		return err
+	}
+	for _, r := range []result{rep.small, rep.a, rep.b, rep.c, rep.d} {
+		if r.exitErr != nil {
+			keepLogs = true
+		}
 	}
 	rep.finished = time.Now()
 	text := rep.markdown()
