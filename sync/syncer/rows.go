@@ -40,7 +40,7 @@ type clientRow struct {
 	CreatedAt             *time.Time      `json:"created_at"`
 	ModifiedAt            *time.Time      `json:"modified_at"`
 	Raw                   json.RawMessage `json:"raw"`
-	ContentHash           string          `json:"content_hash"`
+	ContentHash           string          `json:"content_hash"` // bytea input: \x and hex
 }
 
 // channelRow is one channel as ChannelUpsert takes it (queries/channels.sql).
@@ -131,7 +131,7 @@ func newClientRow(c *hubapi.PartnerClient, hash []byte, tp *timeParser) clientRo
 		CreatedAt:             tp.parse("client.created_at", c.CreatedAt),
 		ModifiedAt:            tp.parse("client.modified_at", c.ModifiedAt),
 		Raw:                   c.Raw,
-		ContentHash:           hex.EncodeToString(hash),
+		ContentHash:           `\x` + hex.EncodeToString(hash),
 	}
 	if ci := c.ContactInfo; ci != nil {
 		r.ContactEmail, r.ContactPhone, r.ContactWebpageURL = ci.Email, ci.Phone, ci.WebpageURL
@@ -169,7 +169,7 @@ func newChannelRow(ch *hubapi.Channel, hash []byte, tp *timeParser) channelRow {
 		TerminatedAt:              tp.parse("channel.terminated_at", ch.TerminatedAt),
 		BillingStartedAt:          tp.parse("channel.billing_started_at", ch.BillingStartedAt),
 		Raw:                       ch.Raw,
-		ContentHash:               hex.EncodeToString(hash),
+		ContentHash:               `\x` + hex.EncodeToString(hash),
 	}
 	if s := ch.SetupInfo; s != nil {
 		r.PhoneNumber, r.PhoneName, r.Certificate, r.DefaultLanguage = s.PhoneNumber, s.PhoneName, s.Certificate, s.DefaultLanguage
