@@ -188,6 +188,10 @@ func openPool(ctx context.Context, cfg *config) (*pgxpool.Pool, error) {
 		return nil, usagef("DATABASE_URL: not a valid Postgres connection string")
 	}
 	pc.ConnConfig.RuntimeParams["application_name"] = "hubsync"
+	// Plan each execution of a prepared statement with its parameters: a
+	// generic plan cached while the tables were empty is a sequential scan
+	// that a first sync would keep using as they grow.
+	pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)

@@ -60,6 +60,8 @@ func isConnError(err error) bool {
 			return true
 		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // admin/crash shutdown, cannot connect now
 			return true
+		case pgErr.Code == "40P01": // deadlock: two pages written at once held one id each (a moved channel)
+			return true
 		}
 		return false
 	}

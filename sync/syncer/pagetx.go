@@ -14,7 +14,7 @@ import (
 // (bad ones only recorded as seen), then their channels (good[i] to write,
 // seenOnly[i] only recorded as seen). It touches no run state, so that the
 // transaction can be retried; the tally joins the run once it committed.
-func (r *run) writePageTx(ctx context.Context, tx pgx.Tx, pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string) (pageTally, error) {
+func (r *run) writePageTx(ctx context.Context, tx pgx.Tx, pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *timeParser) (pageTally, error) {
 	var t pageTally
 	q := db.New(tx)
 	p := r.s.cfg.PartnerID
@@ -56,7 +56,7 @@ func (r *run) writePageTx(ctx context.Context, tx pgx.Tx, pw *pageWork, good [][
 		if s, ok := prev[c.ID]; ok && !s.Removed && string(s.ContentHash) == string(h) {
 			continue
 		}
-		clientRows = append(clientRows, newClientRow(c, h, &r.tp))
+		clientRows = append(clientRows, newClientRow(c, h, tp))
 	}
 	if len(clientRows) > 0 {
 		rows, err := marshalRows(clientRows)
@@ -117,7 +117,7 @@ func (r *run) writePageTx(ctx context.Context, tx pgx.Tx, pw *pageWork, good [][
 		if s, ok := prevCh[ch.ID]; ok && !s.Removed && s.ClientID == ch.ClientID && string(s.ContentHash) == string(h) {
 			continue
 		}
-		chRows = append(chRows, newChannelRow(ch, h, &r.tp))
+		chRows = append(chRows, newChannelRow(ch, h, tp))
 	}
 	if len(chRows) > 0 {
 		rows, err := marshalRows(chRows)

@@ -36,16 +36,27 @@ type pageItem struct {
 	bad    bool
 }
 
+// pageWriters is how many pages are written at once, each in its own
+// transaction, so that Postgres works on more than one core. Pages are
+// independent: the run's seen set drops a record that two pages both hold.
+const pageWriters = 2
+
 // pipeline lists, fetches and writes. It reports whether the listing was
 // proven complete.
+//
+// The lister runs a page ahead of the fetches, so that the next list request
+// overlaps the current page's shared-number requests instead of leaving the
+// fetch pool idle; the fetch pool is shared by all pages; pageWriters
+// goroutines commit fetched pages.
 func (r *run) pipeline(ctx context.Context) (bool, error) {
 	g, ctx := errgroup.WithContext(ctx)
+	listedPages := make(chan *pageWork, 1)
 	pages := make(chan *pageWork, 3)
 	sem := make(chan struct{}, r.s.cfg.Concurrency)
 	var listed bool
 
 	g.Go(func() error {
-		defer close(pages)
+		defer close(listedPages)
 		ok, err := r.list(ctx, func(items []pageItem) error {
 			pw := &pageWork{
 				clients:     make([]hubapi.PartnerClient, len(items)),
@@ -57,7 +68,20 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 			for i, it := range items {
 				pw.clients[i], pw.bad[i] = it.client, it.bad
 			}
-			for i := range items {
+			select {
+			case listedPages <- pw:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		listed = ok
+		return err
+	})
+	g.Go(func() error {
+		defer close(pages)
+		for pw := range listedPages {
+			for i := range pw.clients {
 				pw.fetched.Add(1)
 				select {
 				case sem <- struct{}{}:
@@ -78,28 +102,28 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 			}
 			select {
 			case pages <- pw:
-				return nil
 			case <-ctx.Done():
 				pw.fetched.Wait()
 				return ctx.Err()
 			}
-		})
-		listed = ok
-		return err
-	})
-	g.Go(func() error {
-		for pw := range pages {
-			pw.fetched.Wait()
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := r.writePage(ctx, pw); err != nil {
-				return err
-			}
-			r.progress()
 		}
 		return nil
 	})
+	for range pageWriters {
+		g.Go(func() error {
+			for pw := range pages {
+				pw.fetched.Wait()
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := r.writePage(ctx, pw); err != nil {
+					return err
+				}
+				r.progress()
+			}
+			return nil
+		})
+	}
 	err := g.Wait()
 	return listed && err == nil, err
 }
@@ -338,17 +362,14 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	}
 
 	var t pageTally
+	var tp timeParser // this page's: a failed try's count is dropped with it
 	err := r.retryDB(ctx, "write page", func() error {
-		badStamps := r.tp.bad
-		err := pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
+		tp = timeParser{warn: r.warnTime}
+		return pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
 			var err error
-			t, err = r.writePageTx(ctx, tx, pw, good, seenOnly)
+			t, err = r.writePageTx(ctx, tx, pw, good, seenOnly, &tp)
 			return err
 		})
-		if err != nil {
-			r.tp.bad = badStamps // counted again by the next try
-		}
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("write page: %w", err)
@@ -372,6 +393,7 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	if t.channelKinds != nil {
 		r.addKinds("channel", t.channelKinds)
 	}
+	r.badStamps += tp.bad
 	c := r.counts
 	r.mu.Unlock()
 
