@@ -186,17 +186,17 @@ func (q *Queries) ChannelMarkRemoved(ctx context.Context, arg ChannelMarkRemoved
 }
 
 const channelRemovalCount = `-- name: ChannelRemovalCount :one
-SELECT count(*)::int AS live,
-       count(*) FILTER (WHERE NOT EXISTS (
-           SELECT 1 FROM hub.sync_run_seen s
-           WHERE s.run_id = $1 AND s.entity = 'channel' AND s.id = c.id))::int AS missing
-FROM hub.channels c
-WHERE c.partner_id = $2 AND c.removed_at IS NULL
+SELECT (SELECT count(*) FROM hub.channels c
+        WHERE c.partner_id = $1 AND c.removed_at IS NULL)::int AS live,
+       (SELECT count(*) FROM hub.channels c
+        WHERE c.partner_id = $1 AND c.removed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
+                          WHERE s.run_id = $2 AND s.entity = 'channel' AND s.id = c.id))::int AS missing
 `
 
 type ChannelRemovalCountParams struct {
-	RunID     int64
 	PartnerID string
+	RunID     int64
 }
 
 type ChannelRemovalCountRow struct {
@@ -205,8 +205,10 @@ type ChannelRemovalCountRow struct {
 }
 
 // How many live channels the run would mark removed, out of how many.
+// Two scalar subqueries, so that the second can be a hash anti join (a
+// NOT EXISTS inside FILTER would be a lookup per live row).
 func (q *Queries) ChannelRemovalCount(ctx context.Context, arg ChannelRemovalCountParams) (ChannelRemovalCountRow, error) {
-	row := q.db.QueryRow(ctx, channelRemovalCount, arg.RunID, arg.PartnerID)
+	row := q.db.QueryRow(ctx, channelRemovalCount, arg.PartnerID, arg.RunID)
 	var i ChannelRemovalCountRow
 	err := row.Scan(&i.Live, &i.Missing)
 	return i, err

@@ -138,17 +138,17 @@ func (q *Queries) ClientMarkRemoved(ctx context.Context, arg ClientMarkRemovedPa
 }
 
 const clientRemovalCount = `-- name: ClientRemovalCount :one
-SELECT count(*)::int AS live,
-       count(*) FILTER (WHERE NOT EXISTS (
-           SELECT 1 FROM hub.sync_run_seen s
-           WHERE s.run_id = $1 AND s.entity = 'client' AND s.id = c.id))::int AS missing
-FROM hub.clients c
-WHERE c.partner_id = $2 AND c.removed_at IS NULL
+SELECT (SELECT count(*) FROM hub.clients c
+        WHERE c.partner_id = $1 AND c.removed_at IS NULL)::int AS live,
+       (SELECT count(*) FROM hub.clients c
+        WHERE c.partner_id = $1 AND c.removed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
+                          WHERE s.run_id = $2 AND s.entity = 'client' AND s.id = c.id))::int AS missing
 `
 
 type ClientRemovalCountParams struct {
-	RunID     int64
 	PartnerID string
+	RunID     int64
 }
 
 type ClientRemovalCountRow struct {
@@ -157,8 +157,10 @@ type ClientRemovalCountRow struct {
 }
 
 // How many live clients the run would mark removed, out of how many.
+// Two scalar subqueries, so that the second can be a hash anti join (a
+// NOT EXISTS inside FILTER would be a lookup per live row).
 func (q *Queries) ClientRemovalCount(ctx context.Context, arg ClientRemovalCountParams) (ClientRemovalCountRow, error) {
-	row := q.db.QueryRow(ctx, clientRemovalCount, arg.RunID, arg.PartnerID)
+	row := q.db.QueryRow(ctx, clientRemovalCount, arg.PartnerID, arg.RunID)
 	var i ClientRemovalCountRow
 	err := row.Scan(&i.Live, &i.Missing)
 	return i, err

@@ -102,12 +102,14 @@ SELECT (SELECT count(*) FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p
 
 -- name: ChannelRemovalCount :one
 -- How many live channels the run would mark removed, out of how many.
-SELECT count(*)::int AS live,
-       count(*) FILTER (WHERE NOT EXISTS (
-           SELECT 1 FROM hub.sync_run_seen s
-           WHERE s.run_id = @run_id AND s.entity = 'channel' AND s.id = c.id))::int AS missing
-FROM hub.channels c
-WHERE c.partner_id = @partner_id AND c.removed_at IS NULL;
+-- Two scalar subqueries, so that the second can be a hash anti join (a
+-- NOT EXISTS inside FILTER would be a lookup per live row).
+SELECT (SELECT count(*) FROM hub.channels c
+        WHERE c.partner_id = @partner_id AND c.removed_at IS NULL)::int AS live,
+       (SELECT count(*) FROM hub.channels c
+        WHERE c.partner_id = @partner_id AND c.removed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
+                          WHERE s.run_id = @run_id AND s.entity = 'channel' AND s.id = c.id))::int AS missing;
 
 -- name: ChannelMarkRemoved :one
 -- Marks removed every live channel the run did not see. Status always gets a
