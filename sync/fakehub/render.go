@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -311,38 +312,28 @@ func splitmix(x uint64) uint64 {
 // jsonBytes returns the client's served JSON, rendering and caching it if
 // needed. Callers hold s.mu (read or write): the fields do not change under
 // a read lock, so concurrent renders produce the same bytes.
-func (c *client) jsonBytes() []byte {
-	if p := c.cache.Load(); p != nil {
-		return *p
-	}
-	var out []byte
-	switch {
-	case c.extra != nil && c.extra.hasRaw:
-		out = c.extra.raw
-	case c.extra != nil && len(c.extra.overrides) > 0:
-		out = applyOverrides(c.appendJSON(nil), c.extra.overrides)
-	default:
-		out = renderExact(c.appendJSON)
-	}
-	c.cache.Store(&out)
-	return out
-}
+func (c *client) jsonBytes() []byte { return cachedJSON(&c.cache, c.extra, c.appendJSON) }
 
 // jsonBytes is client.jsonBytes for channels.
-func (ch *channel) jsonBytes() []byte {
-	if p := ch.cache.Load(); p != nil {
+func (ch *channel) jsonBytes() []byte { return cachedJSON(&ch.cache, ch.extra, ch.appendJSON) }
+
+// cachedJSON returns the cached bytes, or renders them (verbatim raw bytes,
+// the rendering with overrides applied, or the plain rendering) and caches
+// them.
+func cachedJSON(cache *atomic.Pointer[[]byte], extra *extras, appendJSON func([]byte) []byte) []byte {
+	if p := cache.Load(); p != nil {
 		return *p
 	}
 	var out []byte
 	switch {
-	case ch.extra != nil && ch.extra.hasRaw:
-		out = ch.extra.raw
-	case ch.extra != nil && len(ch.extra.overrides) > 0:
-		out = applyOverrides(ch.appendJSON(nil), ch.extra.overrides)
+	case extra != nil && extra.hasRaw:
+		out = extra.raw
+	case extra != nil && len(extra.overrides) > 0:
+		out = applyOverrides(appendJSON(nil), extra.overrides)
 	default:
-		out = renderExact(ch.appendJSON)
+		out = renderExact(appendJSON)
 	}
-	ch.cache.Store(&out)
+	cache.Store(&out)
 	return out
 }
 
