@@ -94,51 +94,6 @@ func (q *Queries) ChannelGet(ctx context.Context, arg ChannelGetParams) (HubChan
 	return i, err
 }
 
-const channelHashes = `-- name: ChannelHashes :many
-SELECT id, client_id, content_hash, (removed_at IS NOT NULL)::boolean AS removed
-FROM hub.channels
-WHERE partner_id = $1 AND id = ANY($2::text[])
-`
-
-type ChannelHashesParams struct {
-	PartnerID string
-	Ids       []string
-}
-
-type ChannelHashesRow struct {
-	ID          string
-	ClientID    string
-	ContentHash []byte
-	Removed     bool
-}
-
-// The stored content hash and owner of each given channel, to skip unchanged
-// ones before writing: a skipped row is neither rewritten nor locked.
-func (q *Queries) ChannelHashes(ctx context.Context, arg ChannelHashesParams) ([]ChannelHashesRow, error) {
-	rows, err := q.db.Query(ctx, channelHashes, arg.PartnerID, arg.Ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ChannelHashesRow{}
-	for rows.Next() {
-		var i ChannelHashesRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.ClientID,
-			&i.ContentHash,
-			&i.Removed,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const channelMarkRemoved = `-- name: ChannelMarkRemoved :one
 WITH gone AS (
     UPDATE hub.channels c

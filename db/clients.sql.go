@@ -60,45 +60,6 @@ func (q *Queries) ClientGet(ctx context.Context, arg ClientGetParams) (HubClient
 	return i, err
 }
 
-const clientHashes = `-- name: ClientHashes :many
-SELECT id, content_hash, (removed_at IS NOT NULL)::boolean AS removed
-FROM hub.clients
-WHERE partner_id = $1 AND id = ANY($2::text[])
-`
-
-type ClientHashesParams struct {
-	PartnerID string
-	Ids       []string
-}
-
-type ClientHashesRow struct {
-	ID          string
-	ContentHash []byte
-	Removed     bool
-}
-
-// The stored content hash of each given client, to skip unchanged ones before
-// writing: a skipped row is neither rewritten nor locked.
-func (q *Queries) ClientHashes(ctx context.Context, arg ClientHashesParams) ([]ClientHashesRow, error) {
-	rows, err := q.db.Query(ctx, clientHashes, arg.PartnerID, arg.Ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ClientHashesRow{}
-	for rows.Next() {
-		var i ClientHashesRow
-		if err := rows.Scan(&i.ID, &i.ContentHash, &i.Removed); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const clientMarkRemoved = `-- name: ClientMarkRemoved :one
 WITH gone AS (
     UPDATE hub.clients c

@@ -9,34 +9,72 @@ import (
 	"context"
 )
 
-const syncRunSeenAdd = `-- name: SyncRunSeenAdd :many
-INSERT INTO hub.sync_run_seen (run_id, entity, id)
-SELECT $1::bigint, $2::text, unnest($3::text[])
-ON CONFLICT DO NOTHING
-RETURNING id
+const pageSeen = `-- name: PageSeen :many
+WITH seen AS (
+    INSERT INTO hub.sync_run_seen (run_id, entity, id)
+    SELECT $1::bigint, 'client', unnest($2::text[])
+    UNION ALL
+    SELECT $1::bigint, 'channel', unnest($3::text[])
+)
+SELECT 'client'::text AS entity, c.id, c.id AS client_id, c.content_hash,
+       (c.removed_at IS NOT NULL)::boolean AS removed
+FROM hub.clients c
+WHERE c.partner_id = $4 AND c.id = ANY($2::text[])
+UNION ALL
+SELECT 'channel'::text, h.id, h.client_id, h.content_hash, (h.removed_at IS NOT NULL)::boolean
+FROM hub.channels h
+WHERE h.partner_id = $4 AND h.client_id = ANY($2::text[])
 `
 
-type SyncRunSeenAddParams struct {
-	RunID  int64
-	Entity string
-	Ids    []string
+type PageSeenParams struct {
+	RunID      int64
+	ClientIds  []string
+	ChannelIds []string
+	PartnerID  string
 }
 
-// Records ids as seen by the run and returns those not seen before in it, so
-// a record listed twice (pages overlapping, say) is processed once.
-func (q *Queries) SyncRunSeenAdd(ctx context.Context, arg SyncRunSeenAddParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, syncRunSeenAdd, arg.RunID, arg.Entity, arg.Ids)
+type PageSeenRow struct {
+	Entity      string
+	ID          string
+	ClientID    string
+	ContentHash []byte
+	Removed     bool
+}
+
+// Records a page's client and channel ids as seen by the run, and returns
+// what is stored for the page's clients and for the channels stored under
+// them: the content hash that lets unchanged rows be skipped before writing
+// (a skipped row is neither rewritten nor locked), the owner, and whether it
+// is marked removed. A channel not returned is new, or moved from a client
+// elsewhere: written either way. One statement per page, so that a quiet
+// re-sync costs one round trip a page, and no lookup per channel id: the
+// channels come by client, as the API lists them (channels_client_partner_idx;
+// both columns in one index, or a first sync, whose tables have no statistics
+// yet, ANDs the whole partner's primary key into each page's lookup).
+func (q *Queries) PageSeen(ctx context.Context, arg PageSeenParams) ([]PageSeenRow, error) {
+	rows, err := q.db.Query(ctx, pageSeen,
+		arg.RunID,
+		arg.ClientIds,
+		arg.ChannelIds,
+		arg.PartnerID,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []string{}
+	items := []PageSeenRow{}
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var i PageSeenRow
+		if err := rows.Scan(
+			&i.Entity,
+			&i.ID,
+			&i.ClientID,
+			&i.ContentHash,
+			&i.Removed,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

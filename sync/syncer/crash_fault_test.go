@@ -170,7 +170,13 @@ func TestFaultDatabaseOutage(t *testing.T) {
 
 	t.Run("BackendsTerminated", func(t *testing.T) {
 		t.Parallel()
-		h := setup(t, fakehub.Config{Seed: 701, Clients: 40}, func(_ *hubapi.Config, sc *syncer.Config) { sc.Concurrency = 2 })
+		h := setup(t, fakehub.Config{Seed: 701, Clients: 40}, func(ac *hubapi.Config, sc *syncer.Config) {
+			sc.Concurrency = 2
+			// The blocked requests wait for the test, which waits for a
+			// page to commit: on a loaded machine that outlasts the
+			// harness's 3 s retry budget.
+			ac.RequestTimeout, ac.MaxElapsed = 30*time.Second, time.Minute
+		})
 		reached, release := make(chan struct{}), make(chan struct{})
 		h.srv.SetFault(blockAt(15, reached, release))
 		type result struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
@@ -38,7 +39,7 @@ type pageItem struct {
 
 // pageWriters is how many pages are written at once, each in its own
 // transaction, so that Postgres works on more than one core. Pages are
-// independent: the run's seen set drops a record that two pages both hold.
+// independent: the lister hands on each client once per run.
 const pageWriters = 2
 
 // pipeline lists, fetches and writes. It reports whether the listing was
@@ -109,8 +110,13 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 		}
 		return nil
 	})
+	var writers sync.WaitGroup
+	writersDone := make(chan struct{})
+	g.Go(func() error { return r.recordProgress(ctx, writersDone) })
 	for range pageWriters {
+		writers.Add(1)
 		g.Go(func() error {
+			defer writers.Done()
 			for pw := range pages {
 				pw.fetched.Wait()
 				if err := ctx.Err(); err != nil {
@@ -124,6 +130,7 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 			return nil
 		})
 	}
+	go func() { writers.Wait(); close(writersDone) }()
 	err := g.Wait()
 	return listed && err == nil, err
 }
@@ -303,9 +310,8 @@ type pageTally struct {
 	clientKinds, channelKinds                       []byte
 }
 
-// writePage commits one page: its new clients and their channels, with
-// history, in one transaction. Clients already seen in this run (pages
-// overlap) are dropped; rows whose content hash is unchanged are not sent.
+// writePage commits one page: its clients and their channels, with history,
+// in one transaction. Rows whose content hash is unchanged are not sent.
 func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	// Validate and map outside the transaction, which may be retried.
 	var failedClients []string
@@ -394,11 +400,47 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 		r.addKinds("channel", t.channelKinds)
 	}
 	r.badStamps += tp.bad
-	c := r.counts
+	r.pagesWritten++
 	r.mu.Unlock()
+	return nil
+}
 
+// progressEvery is how often a run's counts and heartbeat are written to its
+// hub.sync_runs row while pages are being written. Once a page cost a quiet
+// re-sync an UPDATE and a commit for no reader's benefit.
+const progressEvery = time.Second
+
+// recordProgress writes the run's counts to its hub.sync_runs row every
+// progressEvery while pages are committed, and once more when done closes.
+func (r *run) recordProgress(ctx context.Context, done <-chan struct{}) error {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	written := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-done:
+			return r.writeProgress(ctx, &written)
+		}
+		if err := r.writeProgress(ctx, &written); err != nil {
+			return err
+		}
+	}
+}
+
+// writeProgress writes the run's counts unless no page was committed since
+// the pagesWritten in *written.
+func (r *run) writeProgress(ctx context.Context, written *int) error {
+	r.mu.Lock()
+	c, n := r.counts, r.pagesWritten
+	r.mu.Unlock()
+	if n == *written {
+		return nil
+	}
 	req, retries, throttled := r.apiCounts()
-	err = r.retryDB(ctx, "record progress", func() error {
+	err := r.retryDB(ctx, "record progress", func() error {
 		return db.New(r.s.cfg.Pool).SyncRunProgress(ctx, db.SyncRunProgressParams{
 			ID: r.id, Pages: int32(c.Pages),
 			ClientsSeen: int32(c.ClientsSeen), ClientsInserted: int32(c.ClientsInserted), ClientsUpdated: int32(c.ClientsUpdated),
@@ -407,8 +449,12 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 		})
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the run is ending; finish records its counts
+		}
 		return fmt.Errorf("record progress: %w", err)
 	}
+	*written = n
 	return nil
 }
 

@@ -217,6 +217,9 @@ func TestFaultBadRecords(t *testing.T) {
 		if !strings.Contains(logs, `"field":"name"`) {
 			t.Errorf("the null name was not logged")
 		}
+		if !strings.Contains(logs, `"entity":"channel","id":"`+noStatusCh+`","field":"status"`) {
+			t.Errorf("the null channel status was not logged as a null where the spec promises a value")
+		}
 		if got := h.count(t, `SELECT count(*) FROM hub.clients WHERE id = $1 AND status = 'suspended'`, neighbour); got != 1 {
 			t.Errorf("the good client %s on the same page as bad ones was not updated", neighbour)
 		}

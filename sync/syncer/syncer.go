@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -199,18 +200,20 @@ type run struct {
 	started time.Time
 	api0    hubapi.Stats
 
-	mu         sync.Mutex
-	counts     Counts
-	kinds      map[string]int
-	unknown    map[string]int
-	lock       *lock
-	nulls      map[string]bool // "entity.field" already logged as null
-	badSeen    map[string]bool // bad client records already counted
-	incomplete []string
-	total      int
-	complete   bool
-	badStamps  int // unparseable timestamps in committed pages
-	warnedTime int // unparseable timestamps logged
+	mu      sync.Mutex
+	counts  Counts
+	kinds   map[string]int
+	unknown map[string]int
+	lock    *lock
+	// Fields already logged as null (see noteNulls), a bit per field.
+	clientNulls, channelNulls atomic.Uint32
+	badSeen                   map[string]bool // bad client records already counted
+	incomplete                []string
+	total                     int
+	complete                  bool
+	badStamps                 int // unparseable timestamps in committed pages
+	pagesWritten              int // pages committed, for recordProgress
+	warnedTime                int // unparseable timestamps logged
 }
 
 func (s *Syncer) startRun(ctx context.Context) (*run, error) {
@@ -337,13 +340,21 @@ func (r *run) removeUnseenTx(ctx context.Context) error {
 			return nil
 		}
 	}
-	cr, err := q.ClientMarkRemoved(ctx, db.ClientMarkRemovedParams{PartnerID: p, RunID: r.id})
-	if err != nil {
-		return fmt.Errorf("mark clients removed: %w", err)
+	// Most runs remove nothing: skip the statements that would look for it
+	// again (each is a full anti join). Nothing else writes these tables
+	// while the run holds the partner's lock but a write-through, whose rows
+	// the API has just returned.
+	var cr db.ClientMarkRemovedRow
+	if cc.Missing > 0 {
+		if cr, err = q.ClientMarkRemoved(ctx, db.ClientMarkRemovedParams{PartnerID: p, RunID: r.id}); err != nil {
+			return fmt.Errorf("mark clients removed: %w", err)
+		}
 	}
-	hr, err := q.ChannelMarkRemoved(ctx, db.ChannelMarkRemovedParams{PartnerID: p, RunID: r.id})
-	if err != nil {
-		return fmt.Errorf("mark channels removed: %w", err)
+	var hr db.ChannelMarkRemovedRow
+	if hc.Missing > 0 {
+		if hr, err = q.ChannelMarkRemoved(ctx, db.ChannelMarkRemovedParams{PartnerID: p, RunID: r.id}); err != nil {
+			return fmt.Errorf("mark channels removed: %w", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit removals: %w", err)
