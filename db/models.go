@@ -346,7 +346,7 @@ type HubSyncRun struct {
 	StartedAt pgtype.Timestamptz
 	// When the run ended; NULL while running (or when the process died: see status abandoned).
 	FinishedAt pgtype.Timestamptz
-	// Last sign of life of the running process, refreshed as pages are written.
+	// Last sign of life of the running process, refreshed about once a second while pages are written.
 	HeartbeatAt pgtype.Timestamptz
 	// running, succeeded (saw everything), partial (saw part; nothing marked removed), failed (stopped with an error; nothing marked removed) or abandoned (the process died; found by a later run).
 	Status string

@@ -41,6 +41,7 @@ type clientRow struct {
 	ModifiedAt            *time.Time      `json:"modified_at"`
 	Raw                   json.RawMessage `json:"raw"`
 	ContentHash           string          `json:"content_hash"` // bytea input: \x and hex
+	hash                  []byte          // the same, for COPY
 }
 
 // channelRow is one channel as ChannelUpsert takes it (queries/channels.sql).
@@ -75,6 +76,7 @@ type channelRow struct {
 	BillingStartedAt               *time.Time      `json:"billing_started_at"`
 	Raw                            json.RawMessage `json:"raw"`
 	ContentHash                    string          `json:"content_hash"`
+	hash                           []byte
 }
 
 // contentHash is what a row's content_hash column holds: the SHA-256 of the
@@ -132,6 +134,7 @@ func newClientRow(c *hubapi.PartnerClient, hash []byte, tp *timeParser) clientRo
 		ModifiedAt:            tp.parse("client.modified_at", c.ModifiedAt),
 		Raw:                   c.Raw,
 		ContentHash:           `\x` + hex.EncodeToString(hash),
+		hash:                  hash,
 	}
 	if ci := c.ContactInfo; ci != nil {
 		r.ContactEmail, r.ContactPhone, r.ContactWebpageURL = ci.Email, ci.Phone, ci.WebpageURL
@@ -170,6 +173,7 @@ func newChannelRow(ch *hubapi.Channel, hash []byte, tp *timeParser) channelRow {
 		BillingStartedAt:          tp.parse("channel.billing_started_at", ch.BillingStartedAt),
 		Raw:                       ch.Raw,
 		ContentHash:               `\x` + hex.EncodeToString(hash),
+		hash:                      hash,
 	}
 	if s := ch.SetupInfo; s != nil {
 		r.PhoneNumber, r.PhoneName, r.Certificate, r.DefaultLanguage = s.PhoneNumber, s.PhoneName, s.Certificate, s.DefaultLanguage
