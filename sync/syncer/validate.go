@@ -69,29 +69,56 @@ var (
 // nullValue is how a null member looks in compact JSON, after its key.
 var nullValue = []byte(`":null`)
 
-// mayHoldNull reports whether raw may give one of fields, bar those whose
-// bit is set in skip, the value null, in one pass over it and without
-// decoding: it looks for "field":null (raw is compact, as hubapi keeps it). A
-// yes may be a nested member of that name, which the caller's decode rules
-// out; a no is sure. Every record goes through here, and decoding each one
+// nullFields reports which of fields, bar those whose bit is set in skip,
+// raw gives the value null at its top level, as a bit per field. It makes one
+// pass over raw and decodes nothing: it looks for "field":null (raw is
+// compact, as hubapi keeps it) and checks that the key is a member of the
+// top-level object. Every record goes through here, and decoding each one
 // into a map cost the sync a fifth of its CPU time (the simulator, like the
 // API, sends many nullable nulls).
-func mayHoldNull(raw []byte, fields []string, skip uint32) bool {
-	for rest := raw; ; {
-		i := bytes.Index(rest, nullValue)
+func nullFields(raw []byte, fields []string, skip uint32) uint32 {
+	var found uint32
+	for off := 0; ; {
+		i := bytes.Index(raw[off:], nullValue)
 		if i < 0 {
-			return false
+			return found
 		}
-		key := rest[:i]
-		if j := bytes.LastIndexByte(key, '"'); j >= 0 {
-			for k, f := range fields {
-				if skip&(1<<k) == 0 && string(key[j+1:]) == f {
-					return true
+		end := off + i // the key's closing quote
+		off = end + len(nullValue)
+		start := bytes.LastIndexByte(raw[:end], '"')
+		if start < 0 {
+			continue
+		}
+		for k, f := range fields {
+			if bit := uint32(1) << k; skip&bit == 0 && found&bit == 0 && string(raw[start+1:end]) == f {
+				if topLevelAt(raw, start) {
+					found |= bit
 				}
+				break
 			}
 		}
-		rest = rest[i+len(nullValue):]
 	}
+}
+
+// topLevelAt reports whether byte i of the JSON object raw is outside any
+// string and directly inside the outermost object.
+func topLevelAt(raw []byte, i int) bool {
+	depth, inString := 0, false
+	for k := 0; k < i; k++ {
+		switch c := raw[k]; {
+		case inString && c == '\\':
+			k++
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return depth == 1 && !inString
 }
 
 // noteNulls logs, once per field and run, a null where the spec promises a
@@ -99,18 +126,9 @@ func mayHoldNull(raw []byte, fields []string, skip uint32) bool {
 // know the API broke its word. Bit i of logged is set once notNullable[i]
 // was logged; a field logged already is not looked for again.
 func (r *run) noteNulls(entity, id string, raw json.RawMessage, notNullable []string, logged *atomic.Uint32) {
-	if !mayHoldNull(raw, notNullable, logged.Load()) {
-		return
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return
-	}
+	found := nullFields(raw, notNullable, logged.Load())
 	for k, f := range notNullable {
-		if v, ok := m[f]; !ok || string(v) != "null" {
-			continue
-		}
-		if bit := uint32(1) << k; logged.Or(bit)&bit == 0 {
+		if bit := uint32(1) << k; found&bit != 0 && logged.Or(bit)&bit == 0 {
 			r.log.Warn("null in a field the API spec does not mark nullable: stored as NULL (logged once per field and run)",
 				"entity", entity, "id", truncate(id, 80), "field", f)
 		}
