@@ -9,31 +9,23 @@ import (
 	"context"
 )
 
-const pageSeen = `-- name: PageSeen :many
-WITH seen AS (
-    INSERT INTO hub.sync_run_seen (run_id, entity, id)
-    SELECT $1::bigint, 'client', unnest($2::text[])
-    UNION ALL
-    SELECT $1::bigint, 'channel', unnest($3::text[])
-)
+const pageStored = `-- name: PageStored :many
 SELECT 'client'::text AS entity, c.id, c.id AS client_id, c.content_hash,
        (c.removed_at IS NOT NULL)::boolean AS removed
 FROM hub.clients c
-WHERE c.partner_id = $4 AND c.id = ANY($2::text[])
+WHERE c.partner_id = $1 AND c.id = ANY($2::text[])
 UNION ALL
 SELECT 'channel'::text, h.id, h.client_id, h.content_hash, (h.removed_at IS NOT NULL)::boolean
 FROM hub.channels h
-WHERE h.partner_id = $4 AND h.client_id = ANY($2::text[])
+WHERE h.partner_id = $1 AND h.client_id = ANY($2::text[])
 `
 
-type PageSeenParams struct {
-	RunID      int64
-	ClientIds  []string
-	ChannelIds []string
-	PartnerID  string
+type PageStoredParams struct {
+	PartnerID string
+	ClientIds []string
 }
 
-type PageSeenRow struct {
+type PageStoredRow struct {
 	Entity      string
 	ID          string
 	ClientID    string
@@ -41,30 +33,25 @@ type PageSeenRow struct {
 	Removed     bool
 }
 
-// Records a page's client and channel ids as seen by the run, and returns
-// what is stored for the page's clients and for the channels stored under
+// What is stored for a page's clients and for the channels stored under
 // them: the content hash that lets unchanged rows be skipped before writing
 // (a skipped row is neither rewritten nor locked), the owner, and whether it
 // is marked removed. A channel not returned is new, or moved from a client
-// elsewhere: written either way. One statement per page, so that a quiet
-// re-sync costs one round trip a page, and no lookup per channel id: the
-// channels come by client, as the API lists them (channels_client_partner_idx;
-// both columns in one index, or a first sync, whose tables have no statistics
-// yet, ANDs the whole partner's primary key into each page's lookup).
-func (q *Queries) PageSeen(ctx context.Context, arg PageSeenParams) ([]PageSeenRow, error) {
-	rows, err := q.db.Query(ctx, pageSeen,
-		arg.RunID,
-		arg.ClientIds,
-		arg.ChannelIds,
-		arg.PartnerID,
-	)
+// elsewhere: written either way. One read-only statement per page, so that a
+// quiet re-sync costs one round trip a page, and no lookup per channel id:
+// the channels come by client, as the API lists them
+// (channels_client_partner_idx; both columns in one index, or a first sync,
+// whose tables have no statistics yet, ANDs the whole partner's primary key
+// into each page's lookup).
+func (q *Queries) PageStored(ctx context.Context, arg PageStoredParams) ([]PageStoredRow, error) {
+	rows, err := q.db.Query(ctx, pageStored, arg.PartnerID, arg.ClientIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PageSeenRow{}
+	items := []PageStoredRow{}
 	for rows.Next() {
-		var i PageSeenRow
+		var i PageStoredRow
 		if err := rows.Scan(
 			&i.Entity,
 			&i.ID,
@@ -80,6 +67,24 @@ func (q *Queries) PageSeen(ctx context.Context, arg PageSeenParams) ([]PageSeenR
 		return nil, err
 	}
 	return items, nil
+}
+
+const syncRunSeenAdd = `-- name: SyncRunSeenAdd :exec
+INSERT INTO hub.sync_run_seen (run_id, entity, id)
+SELECT $1::bigint, unnest($2::text[]), unnest($3::text[])
+`
+
+type SyncRunSeenAddParams struct {
+	RunID    int64
+	Entities []string
+	Ids      []string
+}
+
+// Adds ids to the run's working set. The syncer gathers them for a second or
+// so and adds them in one statement.
+func (q *Queries) SyncRunSeenAdd(ctx context.Context, arg SyncRunSeenAddParams) error {
+	_, err := q.db.Exec(ctx, syncRunSeenAdd, arg.RunID, arg.Entities, arg.Ids)
+	return err
 }
 
 const syncRunSeenClear = `-- name: SyncRunSeenClear :exec

@@ -1,20 +1,14 @@
--- name: PageSeen :many
--- Records a page's client and channel ids as seen by the run, and returns
--- what is stored for the page's clients and for the channels stored under
+-- name: PageStored :many
+-- What is stored for a page's clients and for the channels stored under
 -- them: the content hash that lets unchanged rows be skipped before writing
 -- (a skipped row is neither rewritten nor locked), the owner, and whether it
 -- is marked removed. A channel not returned is new, or moved from a client
--- elsewhere: written either way. One statement per page, so that a quiet
--- re-sync costs one round trip a page, and no lookup per channel id: the
--- channels come by client, as the API lists them (channels_client_partner_idx;
--- both columns in one index, or a first sync, whose tables have no statistics
--- yet, ANDs the whole partner's primary key into each page's lookup).
-WITH seen AS (
-    INSERT INTO hub.sync_run_seen (run_id, entity, id)
-    SELECT @run_id::bigint, 'client', unnest(@client_ids::text[])
-    UNION ALL
-    SELECT @run_id::bigint, 'channel', unnest(@channel_ids::text[])
-)
+-- elsewhere: written either way. One read-only statement per page, so that a
+-- quiet re-sync costs one round trip a page, and no lookup per channel id:
+-- the channels come by client, as the API lists them
+-- (channels_client_partner_idx; both columns in one index, or a first sync,
+-- whose tables have no statistics yet, ANDs the whole partner's primary key
+-- into each page's lookup).
 SELECT 'client'::text AS entity, c.id, c.id AS client_id, c.content_hash,
        (c.removed_at IS NOT NULL)::boolean AS removed
 FROM hub.clients c
@@ -23,6 +17,12 @@ UNION ALL
 SELECT 'channel'::text, h.id, h.client_id, h.content_hash, (h.removed_at IS NOT NULL)::boolean
 FROM hub.channels h
 WHERE h.partner_id = @partner_id AND h.client_id = ANY(@client_ids::text[]);
+
+-- name: SyncRunSeenAdd :exec
+-- Adds ids to the run's working set. The syncer gathers them for a second or
+-- so and adds them in one statement.
+INSERT INTO hub.sync_run_seen (run_id, entity, id)
+SELECT @run_id::bigint, unnest(@entities::text[]), unnest(@ids::text[]);
 
 -- name: SyncRunSeenClear :exec
 DELETE FROM hub.sync_run_seen WHERE run_id = @run_id;

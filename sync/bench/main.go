@@ -38,6 +38,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -221,6 +222,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		logf("wrote %s", path)
+		// The README shows the same table between the same markers.
+		readme := filepath.Join(root, "README.md")
+		if b, err := os.ReadFile(readme); err == nil && bytes.Contains(b, []byte(docBegin)) {
+			if err := writeDoc(readme, rep); err != nil {
+				return err
+			}
+			logf("wrote %s", readme)
+		}
 	}
 	return nil
 }

@@ -146,7 +146,7 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 // writer drops those.
 func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, error) {
 	var why string
-	emitted := map[string]bool{} // across passes: a client is fetched and written once per run
+	emitted := newIDSet() // across passes: a client is fetched and written once per run
 	for pass := 1; pass <= maxListPasses; pass++ {
 		proven, reason, lasting, err := r.listPass(ctx, emitted, emit)
 		if err != nil {
@@ -171,7 +171,7 @@ func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, erro
 	return false, nil
 }
 
-func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([]pageItem) error) (proven bool, why string, lasting bool, err error) {
+func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]pageItem) error) (proven bool, why string, lasting bool, err error) {
 	seed := maphash.MakeSeed()
 	distinct := map[uint64]struct{}{}
 	total := -1
@@ -226,8 +226,7 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 		}
 		var out []pageItem
 		for _, it := range items {
-			if !emitted[it.client.ID] {
-				emitted[it.client.ID] = true
+			if emitted.add(it.client.ID) {
 				out = append(out, it)
 			}
 		}
@@ -258,6 +257,29 @@ func (r *run) listPass(ctx context.Context, emitted map[string]bool, emit func([
 			lastID = ""
 		}
 	}
+}
+
+// idSet is a set of ids held as 128-bit hashes: 16 bytes an id, no pointers
+// for the garbage collector to follow, where a map of strings held about 50
+// bytes and a string each. Two different ids collide with a chance of about
+// n²/2¹²⁹ (10⁻²⁸ for a million).
+type idSet struct {
+	seeds [2]maphash.Seed
+	m     map[[2]uint64]struct{}
+}
+
+func newIDSet() *idSet {
+	return &idSet{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, m: map[[2]uint64]struct{}{}}
+}
+
+// add adds id and reports whether it was not in the set yet.
+func (s *idSet) add(id string) bool {
+	k := [2]uint64{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
+	if _, ok := s.m[k]; ok {
+		return false
+	}
+	s.m[k] = struct{}{}
+	return true
 }
 
 // pageItems checks a page's records: it returns the usable ones and those
@@ -367,18 +389,27 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 		}
 	}
 
-	var t pageTally
-	var tp timeParser // this page's: a failed try's count is dropped with it
-	err := r.retryDB(ctx, "write page", func() error {
-		tp = timeParser{warn: r.warnTime}
-		return pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
-			var err error
-			t, err = r.writePageTx(ctx, tx, pw, good, seenOnly, &tp)
-			return err
-		})
-	})
+	tp := timeParser{warn: r.warnTime}
+	pl, err := r.planPage(ctx, pw, good, seenOnly, &tp)
 	if err != nil {
-		return fmt.Errorf("write page: %w", err)
+		return err
+	}
+	var t pageTally
+	if len(pl.clients)+len(pl.channels) > 0 {
+		err = r.retryDB(ctx, "write page", func() error {
+			return pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
+				var err error
+				t, err = r.writePageTx(ctx, tx, &pl)
+				return err
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("write page: %w", err)
+		}
+	}
+	t.clientsSeen, t.channelsSeen = len(pl.clientIDs), len(pl.channelIDs)
+	if err := r.addSeen(ctx, &pl); err != nil {
+		return err
 	}
 
 	m := r.s.cfg.Metrics
@@ -422,12 +453,62 @@ func (r *run) recordProgress(ctx context.Context, done <-chan struct{}) error {
 			return nil
 		case <-t.C:
 		case <-done:
+			if err := r.flushSeen(ctx); err != nil {
+				return err
+			}
 			return r.writeProgress(ctx, &written)
+		}
+		if err := r.flushSeen(ctx); err != nil {
+			return err
 		}
 		if err := r.writeProgress(ctx, &written); err != nil {
 			return err
 		}
 	}
+}
+
+// seenBatch bounds how many ids the run gathers before adding them to its
+// working set (hub.sync_run_seen) itself; recordProgress adds them every
+// progressEvery anyway.
+const seenBatch = 20_000
+
+// addSeen notes a page's ids as seen by the run. They reach
+// hub.sync_run_seen in batches, not a statement per page: only the removal
+// step, after the last page, reads them.
+func (r *run) addSeen(ctx context.Context, pl *pagePlan) error {
+	r.seenMu.Lock()
+	for _, id := range pl.clientIDs {
+		r.seenEntities, r.seenIDs = append(r.seenEntities, "client"), append(r.seenIDs, id)
+	}
+	for _, id := range pl.channelIDs {
+		r.seenEntities, r.seenIDs = append(r.seenEntities, "channel"), append(r.seenIDs, id)
+	}
+	full := len(r.seenIDs) >= seenBatch
+	r.seenMu.Unlock()
+	if full {
+		return r.flushSeen(ctx)
+	}
+	return nil
+}
+
+// flushSeen adds the ids gathered so far to hub.sync_run_seen.
+func (r *run) flushSeen(ctx context.Context) error {
+	r.seenMu.Lock()
+	entities, ids := r.seenEntities, r.seenIDs
+	r.seenEntities, r.seenIDs = nil, nil
+	r.seenMu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	// A retried statement that had committed adds the ids twice: the
+	// working set is read by anti joins, which duplicates do not change.
+	err := r.retryDB(ctx, "record seen ids", func() error {
+		return db.New(r.s.cfg.Pool).SyncRunSeenAdd(ctx, db.SyncRunSeenAddParams{RunID: r.id, Entities: entities, Ids: ids})
+	})
+	if err != nil {
+		return fmt.Errorf("record seen ids: %w", err)
+	}
+	return nil
 }
 
 // writeProgress writes the run's counts unless no page was committed since

@@ -213,7 +213,11 @@ type run struct {
 	complete                  bool
 	badStamps                 int // unparseable timestamps in committed pages
 	pagesWritten              int // pages committed, for recordProgress
-	warnedTime                int // unparseable timestamps logged
+
+	// Ids seen since the last flushSeen, for hub.sync_run_seen.
+	seenMu                sync.Mutex
+	seenEntities, seenIDs []string
+	warnedTime            int // unparseable timestamps logged
 }
 
 func (s *Syncer) startRun(ctx context.Context) (*run, error) {
