@@ -32,6 +32,15 @@ DROP INDEX hub.channels_client_idx;
 DROP INDEX hub.channels_client_id_idx;
 CREATE INDEX channels_client_partner_idx ON hub.channels (client_id, partner_id);
 
+-- The live rows' ids in the indexes of live rows, so that a run's removal
+-- step (live rows its working set does not hold) reads these instead of the
+-- tables, whose rows carry about a kilobyte of raw JSON each: 200 ms of a
+-- quiet re-sync at 250,000 channels.
+DROP INDEX hub.clients_live_idx;
+CREATE INDEX clients_live_idx ON hub.clients (partner_id, status) INCLUDE (id) WHERE removed_at IS NULL;
+DROP INDEX hub.channels_live_status_idx;
+CREATE INDEX channels_live_status_idx ON hub.channels (partner_id, status) INCLUDE (id) WHERE removed_at IS NULL;
+
 -- One client's history, as status_history_channel_attribute_idx is one
 -- channel's. Partial, so a channel's rows never touch it.
 CREATE INDEX status_history_client_attribute_idx
@@ -55,6 +64,10 @@ COMMENT ON COLUMN hub.sync_runs.heartbeat_at IS 'Last sign of life of the runnin
 ALTER TABLE hub.sync_run_seen ADD PRIMARY KEY (run_id, entity, id);
 DROP INDEX hub.status_history_changed_run_brin;
 DROP INDEX hub.status_history_client_attribute_idx;
+DROP INDEX hub.channels_live_status_idx;
+CREATE INDEX channels_live_status_idx ON hub.channels (partner_id, status) WHERE removed_at IS NULL;
+DROP INDEX hub.clients_live_idx;
+CREATE INDEX clients_live_idx ON hub.clients (partner_id, status) WHERE removed_at IS NULL;
 DROP INDEX hub.channels_client_partner_idx;
 CREATE INDEX channels_client_id_idx ON hub.channels (client_id);
 CREATE INDEX channels_client_idx ON hub.channels (partner_id, client_id);
