@@ -30,7 +30,14 @@ DROP INDEX hub.status_history_run_idx;
 -- every page's lookup.
 DROP INDEX hub.channels_client_idx;
 DROP INDEX hub.channels_client_id_idx;
-CREATE INDEX channels_client_partner_idx ON hub.channels (client_id, partner_id);
+CREATE INDEX channels_client_partner_idx ON hub.channels (client_id, partner_id)
+    INCLUDE (id, content_hash, removed_at);
+-- A page's stored rows (queries/sync_run_seen.sql, PageStored) come from the
+-- two indexes alone once vacuum has marked the pages all-visible: 2.0 ms a
+-- page reading the rows (a kilobyte of raw JSON each), 0.6 ms from the
+-- indexes, which is most of what a quiet re-sync asks of Postgres.
+DROP INDEX hub.clients_id_idx;
+CREATE INDEX clients_id_idx ON hub.clients (id, partner_id) INCLUDE (content_hash, removed_at);
 
 -- The live rows' ids in the indexes of live rows, so that a run's removal
 -- step (live rows its working set does not hold) reads these instead of the
@@ -68,6 +75,8 @@ DROP INDEX hub.channels_live_status_idx;
 CREATE INDEX channels_live_status_idx ON hub.channels (partner_id, status) WHERE removed_at IS NULL;
 DROP INDEX hub.clients_live_idx;
 CREATE INDEX clients_live_idx ON hub.clients (partner_id, status) WHERE removed_at IS NULL;
+DROP INDEX hub.clients_id_idx;
+CREATE INDEX clients_id_idx ON hub.clients (id);
 DROP INDEX hub.channels_client_partner_idx;
 CREATE INDEX channels_client_id_idx ON hub.channels (client_id);
 CREATE INDEX channels_client_idx ON hub.channels (partner_id, client_id);
