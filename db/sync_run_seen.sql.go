@@ -69,24 +69,6 @@ func (q *Queries) PageStored(ctx context.Context, arg PageStoredParams) ([]PageS
 	return items, nil
 }
 
-const syncRunSeenAdd = `-- name: SyncRunSeenAdd :exec
-INSERT INTO hub.sync_run_seen (run_id, entity, id)
-SELECT $1::bigint, unnest($2::text[]), unnest($3::text[])
-`
-
-type SyncRunSeenAddParams struct {
-	RunID    int64
-	Entities []string
-	Ids      []string
-}
-
-// Adds ids to the run's working set. The syncer gathers them for a second or
-// so and adds them in one statement.
-func (q *Queries) SyncRunSeenAdd(ctx context.Context, arg SyncRunSeenAddParams) error {
-	_, err := q.db.Exec(ctx, syncRunSeenAdd, arg.RunID, arg.Entities, arg.Ids)
-	return err
-}
-
 const syncRunSeenClear = `-- name: SyncRunSeenClear :exec
 DELETE FROM hub.sync_run_seen WHERE run_id = $1
 `
@@ -105,4 +87,10 @@ WHERE NOT EXISTS (SELECT 1 FROM hub.sync_runs r WHERE r.id = s.run_id AND r.stat
 func (q *Queries) SyncRunSeenClearStale(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, syncRunSeenClearStale)
 	return err
+}
+
+type SyncRunSeenCopyParams struct {
+	RunID  int64
+	Entity string
+	ID     string
 }

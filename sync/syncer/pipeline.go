@@ -504,12 +504,12 @@ const seenBatch = 20_000
 func (r *run) addSeen(ctx context.Context, pl *pagePlan) error {
 	r.seenMu.Lock()
 	for _, id := range pl.clientIDs {
-		r.seenEntities, r.seenIDs = append(r.seenEntities, "client"), append(r.seenIDs, id)
+		r.seen = append(r.seen, db.SyncRunSeenCopyParams{RunID: r.id, Entity: "client", ID: id})
 	}
 	for _, id := range pl.channelIDs {
-		r.seenEntities, r.seenIDs = append(r.seenEntities, "channel"), append(r.seenIDs, id)
+		r.seen = append(r.seen, db.SyncRunSeenCopyParams{RunID: r.id, Entity: "channel", ID: id})
 	}
-	full := len(r.seenIDs) >= seenBatch
+	full := len(r.seen) >= seenBatch
 	r.seenMu.Unlock()
 	if full {
 		return r.flushSeen(ctx)
@@ -520,16 +520,17 @@ func (r *run) addSeen(ctx context.Context, pl *pagePlan) error {
 // flushSeen adds the ids gathered so far to hub.sync_run_seen.
 func (r *run) flushSeen(ctx context.Context) error {
 	r.seenMu.Lock()
-	entities, ids := r.seenEntities, r.seenIDs
-	r.seenEntities, r.seenIDs = nil, nil
+	rows := r.seen
+	r.seen = nil
 	r.seenMu.Unlock()
-	if len(ids) == 0 {
+	if len(rows) == 0 {
 		return nil
 	}
-	// A retried statement that had committed adds the ids twice: the
-	// working set is read by anti joins, which duplicates do not change.
+	// A retried COPY that had committed adds the ids twice: the working set
+	// is read by anti joins, which duplicates do not change.
 	err := r.retryDB(ctx, "record seen ids", func() error {
-		return db.New(r.s.cfg.Pool).SyncRunSeenAdd(ctx, db.SyncRunSeenAddParams{RunID: r.id, Entities: entities, Ids: ids})
+		_, err := db.New(r.s.cfg.Pool).SyncRunSeenCopy(ctx, rows)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("record seen ids: %w", err)

@@ -215,9 +215,9 @@ type run struct {
 	pagesWritten              int // pages committed, for recordProgress
 
 	// Ids seen since the last flushSeen, for hub.sync_run_seen.
-	seenMu                sync.Mutex
-	seenEntities, seenIDs []string
-	warnedTime            int // unparseable timestamps logged
+	seenMu     sync.Mutex
+	seen       []db.SyncRunSeenCopyParams
+	warnedTime int // unparseable timestamps logged
 }
 
 func (s *Syncer) startRun(ctx context.Context) (*run, error) {
