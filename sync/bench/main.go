@@ -18,7 +18,8 @@
 //	             hub.channels, no HTTP
 //	a 10k        initial sync of -small-clients clients (the memory baseline)
 //	a            initial sync of -clients clients, no latency
-//	b            re-sync of the same data, nothing changed
+//	b            re-sync of the same data, nothing changed; best of two, as
+//	             the fetch floor it is compared with
 //	c            re-sync after the status of -change of the channels changed
 //	d            initial sync of -throttled-clients clients against a
 //	             simulator with -latency per request and -rps before 429,
@@ -337,8 +338,17 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	if rep.a, err = step("a", fmt.Sprintf("(a) initial, %s clients", thousands(int64(nClients)))); err != nil {
 		return err
 	}
-	if rep.b, err = step("b", "(b) re-sync, nothing changed"); err != nil {
-		return err
+	// b twice, keeping the better, as the fetch floor it is compared with:
+	// on a shared machine one run may be slowed by others' work. Both are
+	// quiet re-syncs and both are logged.
+	for i := range 2 {
+		r, err := step("b", "(b) re-sync, nothing changed")
+		if err != nil {
+			return err
+		}
+		if i == 0 || r.wall < rep.b.wall {
+			rep.b = r
+		}
 	}
 	if rep.cExpected, err = changeChannels(ctx, pool, big, o.change); err != nil {
 		return err
