@@ -19,6 +19,7 @@ type report struct {
 
 	bigClients, bigChannels int
 	fetch                   fetchResult
+	fetchNearB              fetchResult // the better of the passes run next to (b)
 	copyDur                 time.Duration
 	copyRows                int
 	copyWALCluster          int64
@@ -108,7 +109,11 @@ func (rep *report) verdicts() (cells map[string]string, lines []string) {
 	b := rep.b
 	upd := b.run.clientsUpdated + b.run.channelsUpdated
 	walB := pick(b.walDB, b.walCluster)
-	rb := ratio(b.wall, rep.fetch.dur)
+	nearB := rep.fetchNearB.dur
+	if nearB <= 0 {
+		nearB = rep.fetch.dur
+	}
+	rb := ratio(b.wall, nearB)
 	cells["b"] = fmt.Sprintf("%s%s 0 rows updated or locked (%d) · %s 0 history (%d) · %s WAL < %s (%s) · %s ≤ %.1f× fetch floor (%.2f×)",
 		failed(b), mark(upd == 0 && b.touched == 0), upd+b.touched, mark(b.history == 0), b.history,
 		mark(walB < targetResyncWAL), mb(targetResyncWAL), mb(walB), mark(rb <= targetResyncVsFetch), targetResyncVsFetch, rb)
@@ -137,7 +142,8 @@ func (rep *report) verdicts() (cells map[string]string, lines []string) {
 		fmt.Sprintf("- (a) initial sync / larger floor = %.1f s / %.1f s = **%.2f×** (target ≤ %.1f×) %s", rep.a.wall.Seconds(), floor.Seconds(), ra, targetInitialVsFloor, mark(ra <= targetInitialVsFloor)),
 		fmt.Sprintf("- (a) peak RSS %s clients / %s clients = %s / %s = **%.2f×** (target ≤ %.1f×) %s",
 			thousands(int64(rep.bigClients)), thousands(int64(rep.opts.smallClients)), mb(rep.a.maxRSSKB*1024), mb(rep.small.maxRSSKB*1024), rss, targetRSSRatio, mark(rss > 0 && rss <= targetRSSRatio)),
-		fmt.Sprintf("- (b) re-sync (the better of two runs, as the floor) / fetch floor = %.1f s / %.1f s = **%.2f×** (target ≤ %.1f×) %s", b.wall.Seconds(), rep.fetch.dur.Seconds(), rb, targetResyncVsFetch, mark(rb <= targetResyncVsFetch)),
+		fmt.Sprintf("- (b) re-sync / fetch floor measured next to it = %.1f s / %.1f s = **%.2f×** (target ≤ %.1f×) %s; each the better of two, run in turn; against the first floor (%.1f s): %.2f×",
+			b.wall.Seconds(), nearB.Seconds(), rb, targetResyncVsFetch, mark(rb <= targetResyncVsFetch), rep.fetch.dur.Seconds(), ratio(b.wall, rep.fetch.dur)),
 		fmt.Sprintf("- (b) rows updated %d, rows written or locked (newer xmin/xmax) %d, history rows %d, WAL %s of this database (%s cluster-wide) %s",
 			upd, b.touched, b.history, mb(b.walDB), mb(b.walCluster), mark(upd == 0 && b.touched == 0 && b.history == 0 && walB < targetResyncWAL)),
 		fmt.Sprintf("- (c) expected vs measured: channels updated %s vs %s, clients updated 0 vs %d, inserted 0 vs %d, history rows %s vs %s, rows written or locked %s vs %s %s",
