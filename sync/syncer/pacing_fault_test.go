@@ -101,9 +101,10 @@ func TestFaultAdaptivePacing(t *testing.T) {
 	}
 	// A global pause: after the 429s nothing, list or shared numbers, reaches
 	// the API until Retry-After has passed. A request the pacer let through
-	// just before the 429 may still land late on a busy machine: allow two
-	// such stragglers. Without the pause, some 35 requests (1 s at 40/s)
-	// would arrive in this window.
+	// just before the 429 may still land late on a busy machine (the whole
+	// suite under -race on two cores once delivered three): allow four such
+	// stragglers. Without the pause, some 35 requests (1 s at 40/s) would
+	// arrive in this window.
 	listDuringPause, sharedDuringPause := 0, 0
 	for _, a := range arrivals {
 		if d := a.t.Sub(first429); d > 50*time.Millisecond && d < time.Second-30*time.Millisecond {
@@ -114,8 +115,8 @@ func TestFaultAdaptivePacing(t *testing.T) {
 			}
 		}
 	}
-	if listDuringPause+sharedDuringPause > 2 {
-		t.Errorf("%d list and %d shared-numbers requests reached the API during the Retry-After pause; want at most 2 stragglers", listDuringPause, sharedDuringPause)
+	if listDuringPause+sharedDuringPause > 4 {
+		t.Errorf("%d list and %d shared-numbers requests reached the API during the Retry-After pause; want at most 4 stragglers", listDuringPause, sharedDuringPause)
 	}
 
 	smu.Lock()
