@@ -464,11 +464,15 @@ func (s *Scheduler) runOnce() {
 	if err != nil {
 		attrs = append(attrs, "error", err)
 	}
-	switch {
-	case result == ResultSkipped:
+	if result == ResultSkipped {
 		s.cfg.Metrics.RunSkipped()
 		s.log.Info("sync skipped: another replica holds the lock", attrs...)
 		return
+	}
+	// Metrics first, then the log line: whoever reads the line (an operator,
+	// a test) finds /metrics already telling the same story.
+	s.cfg.Metrics.RunFinished(result, d, finished)
+	switch {
 	case result == ResultSucceeded:
 		s.log.Info("sync run finished", attrs...)
 	case result == ResultPartial, errors.Is(err, context.Canceled):
@@ -477,7 +481,6 @@ func (s *Scheduler) runOnce() {
 	default:
 		s.log.Error("sync run finished", attrs...)
 	}
-	s.cfg.Metrics.RunFinished(result, d, finished)
 }
 
 // callJob runs the Job and turns a panic into a failed result.
