@@ -78,7 +78,7 @@ func TestFaultCrash(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); close(release) })
 	wait(t, reached, "the subprocess to reach the blocked request")
 	var crashedRun int64
-	waitFor(t, "the subprocess to commit its first pages", 20*time.Second, func() bool {
+	waitFor(t, "the subprocess to commit its first pages", time.Minute, func() bool {
 		err := h.pool.QueryRow(context.Background(), `SELECT id FROM hub.sync_runs WHERE status = 'running' AND clients_seen >= 9`).Scan(&crashedRun)
 		return err == nil
 	})
@@ -189,7 +189,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 			done <- result{res, err}
 		}()
 		wait(t, reached, "the run to reach the blocked request")
-		waitFor(t, "a page to be committed", 20*time.Second, func() bool {
+		waitFor(t, "a page to be committed", time.Minute, func() bool {
 			return h.tryCount(`SELECT count(*) FROM hub.clients`) > 0
 		})
 		if n := terminateBackends(t, h.dbURL); n == 0 {
@@ -231,7 +231,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		}()
 		wait(t, reached, "the first run to reach the blocked request")
 		var firstID int64
-		waitFor(t, "the first run's row", 20*time.Second, func() bool {
+		waitFor(t, "the first run's row", time.Minute, func() bool {
 			return h.pool.QueryRow(context.Background(), `SELECT id FROM hub.sync_runs WHERE status = 'running'`).Scan(&firstID) == nil
 		})
 		// Another replica takes the lock before the first run notices (its
@@ -301,7 +301,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 			done <- err
 		}()
 		wait(t, reached, "the run to reach the blocked request")
-		waitFor(t, "a page to be committed", 20*time.Second, func() bool {
+		waitFor(t, "a page to be committed", time.Minute, func() bool {
 			return h.tryCount(`SELECT count(*) FROM hub.clients`) > 0
 		})
 		if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
