@@ -69,13 +69,17 @@ func (q *Queries) PageStored(ctx context.Context, arg PageStoredParams) ([]PageS
 	return items, nil
 }
 
-const syncRunSeenClear = `-- name: SyncRunSeenClear :exec
-DELETE FROM hub.sync_run_seen WHERE run_id = $1
+const syncRunAnyRunning = `-- name: SyncRunAnyRunning :one
+SELECT EXISTS (SELECT 1 FROM hub.sync_runs WHERE status = 'running')::boolean AS running
 `
 
-func (q *Queries) SyncRunSeenClear(ctx context.Context, runID int64) error {
-	_, err := q.db.Exec(ctx, syncRunSeenClear, runID)
-	return err
+// Whether any run is running, for whoever wants to empty the working sets
+// at once (SyncRunSeenClearStale's job, by TRUNCATE).
+func (q *Queries) SyncRunAnyRunning(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, syncRunAnyRunning)
+	var running bool
+	err := row.Scan(&running)
+	return running, err
 }
 
 const syncRunSeenClearStale = `-- name: SyncRunSeenClearStale :exec

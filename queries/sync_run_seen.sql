@@ -24,10 +24,12 @@ WHERE h.partner_id = @partner_id AND h.client_id = ANY(@client_ids::text[]);
 -- more to plan than to run).
 INSERT INTO hub.sync_run_seen (run_id, entity, id) VALUES (@run_id, @entity, @id);
 
--- name: SyncRunSeenClear :exec
-DELETE FROM hub.sync_run_seen WHERE run_id = @run_id;
-
 -- name: SyncRunSeenClearStale :exec
 -- Empties the working sets of runs that are no longer running.
 DELETE FROM hub.sync_run_seen s
 WHERE NOT EXISTS (SELECT 1 FROM hub.sync_runs r WHERE r.id = s.run_id AND r.status = 'running');
+
+-- name: SyncRunAnyRunning :one
+-- Whether any run is running, for whoever wants to empty the working sets
+-- at once (SyncRunSeenClearStale's job, by TRUNCATE).
+SELECT EXISTS (SELECT 1 FROM hub.sync_runs WHERE status = 'running')::boolean AS running;
