@@ -248,15 +248,23 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 
 	// Floor 1: fetch and decode everything, no database. The machine may be
 	// noisy; a floor is what the work must cost, so keep the better of two.
-	for i := range 2 {
+	// fetchPass runs one pass, keeping it in *best when it is the first or
+	// the faster.
+	fetchPass := func(label string, best *fetchResult) error {
 		runtime.GC()
 		f, err := fetchFloor(ctx, big.url, o.pageSize, o.concurrency)
 		if err != nil {
 			return err
 		}
-		logf("floor fetch: %.1f s, %d requests", f.dur.Seconds(), f.requests)
-		if i == 0 || f.dur < rep.fetch.dur {
-			rep.fetch = f
+		logf("%s: %.1f s, %d requests", label, f.dur.Seconds(), f.requests)
+		if best.dur == 0 || f.dur < best.dur {
+			*best = f
+		}
+		return nil
+	}
+	for range 2 {
+		if err := fetchPass("floor fetch", &rep.fetch); err != nil {
+			return err
 		}
 	}
 
@@ -343,14 +351,8 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	// machine the floor itself moved by 10–15% within minutes. Every pass and
 	// run is logged; the report also gives (b) against the first floor.
 	for i := range 2 {
-		runtime.GC()
-		f, err := fetchFloor(ctx, big.url, o.pageSize, o.concurrency)
-		if err != nil {
+		if err := fetchPass("floor fetch next to (b)", &rep.fetchNearB); err != nil {
 			return err
-		}
-		logf("floor fetch next to (b): %.1f s, %d requests", f.dur.Seconds(), f.requests)
-		if i == 0 || f.dur < rep.fetchNearB.dur {
-			rep.fetchNearB = f
 		}
 		r, err := step("b", "(b) re-sync, nothing changed")
 		if err != nil {

@@ -110,9 +110,6 @@ func (rep *report) verdicts() (cells map[string]string, lines []string) {
 	upd := b.run.clientsUpdated + b.run.channelsUpdated
 	walB := pick(b.walDB, b.walCluster)
 	nearB := rep.fetchNearB.dur
-	if nearB <= 0 {
-		nearB = rep.fetch.dur
-	}
 	rb := ratio(b.wall, nearB)
 	cells["b"] = fmt.Sprintf("%s%s 0 rows updated or locked (%d) · %s 0 history (%d) · %s WAL < %s (%s) · %s ≤ %.1f× fetch floor (%.2f×)",
 		failed(b), mark(upd == 0 && b.touched == 0), upd+b.touched, mark(b.history == 0), b.history,

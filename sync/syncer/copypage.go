@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -22,14 +21,14 @@ import (
 // the caller then upserts the page.
 func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, chans []channelRow, t *pageTally) (bool, error) {
 	p := r.s.cfg.PartnerID
-	runID := pgtype.Int8{Int64: r.id, Valid: true}
+	run := runID(r.id)
 	var hist []db.StatusHistoryCopyParams
 	first := func(entity, id, clientID, attr string, v *string, kinds map[string]int) {
 		if v == nil {
 			return
 		}
 		hist = append(hist, db.StatusHistoryCopyParams{PartnerID: p, Entity: entity, EntityID: id,
-			ClientID: pgtype.Text{String: clientID, Valid: true}, Attribute: attr, ToValue: text(v), SyncRunID: runID})
+			ClientID: pgtype.Text{String: clientID, Valid: true}, Attribute: attr, ToValue: text(v), SyncRunID: run})
 		kinds[attr+":>"+*v]++
 	}
 	clientKinds, channelKinds := map[string]int{}, map[string]int{}
@@ -45,7 +44,7 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 			ContactUserName: text(c.ContactUserName), ContactUserEmail: text(c.ContactUserEmail),
 			ContactUserPhone: text(c.ContactUserPhone), MetaInfo: c.MetaInfo, CreatedBy: c.CreatedBy, ModifiedBy: c.ModifiedBy,
 			Suspicious: boolv(c.Suspicious), EnabledForChatSupport: boolv(c.EnabledForChatSupport),
-			CreatedAt: ts(c.CreatedAt), ModifiedAt: ts(c.ModifiedAt), Raw: c.Raw, ContentHash: c.hash}
+			CreatedAt: ts(c.CreatedAt), ModifiedAt: ts(c.ModifiedAt), Raw: c.Raw, ContentHash: c.ContentHash}
 		first("client", c.ID, c.ID, "status", c.Status, clientKinds)
 	}
 	hp := make([]db.ChannelsCopyParams, len(chans))
@@ -62,7 +61,7 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 			SettingsAllowedToSendOutbound:  boolv(ch.SettingsAllowedOutbound), ThroughputLevel: text(ch.ThroughputLevel),
 			AccountMode: text(ch.AccountMode), IsMigrated: boolv(ch.IsMigrated), HasInbox: boolv(ch.HasInbox),
 			Version: int8v(ch.Version), CreatedAt: ts(ch.CreatedAt), CancelledAt: ts(ch.CancelledAt),
-			TerminatedAt: ts(ch.TerminatedAt), BillingStartedAt: ts(ch.BillingStartedAt), Raw: ch.Raw, ContentHash: ch.hash}
+			TerminatedAt: ts(ch.TerminatedAt), BillingStartedAt: ts(ch.BillingStartedAt), Raw: ch.Raw, ContentHash: ch.ContentHash}
 		for _, a := range []struct {
 			name string
 			v    *string
@@ -96,12 +95,7 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 		return false, fmt.Errorf("release savepoint: %w", err)
 	}
 	t.clientsInserted, t.channelsInserted = len(cp), len(hp)
-	if t.clientKinds, err = json.Marshal(clientKinds); err != nil {
-		return false, err
-	}
-	if t.channelKinds, err = json.Marshal(channelKinds); err != nil {
-		return false, err
-	}
+	t.clientKinds, t.channelKinds = clientKinds, channelKinds
 	return true, nil
 }
 

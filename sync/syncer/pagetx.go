@@ -126,7 +126,7 @@ func (r *run) writePageTx(ctx context.Context, tx pgx.Tx, pl *pagePlan) (pageTal
 		if err != nil {
 			return t, fmt.Errorf("upsert %d clients: %w", len(pl.clients), err)
 		}
-		t.clientsInserted, t.clientsUpdated, t.clientKinds = int(res.Inserted), int(res.Updated), res.Transitions
+		t.clientsInserted, t.clientsUpdated, t.clientKinds = int(res.Inserted), int(res.Updated), kindCounts(res.Transitions)
 	}
 	if len(pl.channels) > 0 {
 		rows, err := marshalRows(pl.channels)
@@ -137,7 +137,7 @@ func (r *run) writePageTx(ctx context.Context, tx pgx.Tx, pl *pagePlan) (pageTal
 		if err != nil {
 			return t, fmt.Errorf("upsert %d channels: %w", len(pl.channels), err)
 		}
-		t.channelsInserted, t.channelsUpdated, t.channelKinds = int(res.Inserted), int(res.Updated), res.Transitions
+		t.channelsInserted, t.channelsUpdated, t.channelKinds = int(res.Inserted), int(res.Updated), kindCounts(res.Transitions)
 	}
 	return t, nil
 }

@@ -182,16 +182,12 @@ func (r *run) list(ctx context.Context, emit func([]pageItem) error) (bool, erro
 }
 
 func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]pageItem) error) (proven bool, why string, lasting bool, err error) {
-	// Distinct ids of this pass. The first pass counts what it adds to
-	// emitted, which then holds nothing else; a later one needs a set of its
-	// own (a 64-bit hash an id: a collision makes the pass look incomplete).
-	first := emitted.len() == 0
-	seed := maphash.MakeSeed()
-	var distinct map[uint64]struct{}
-	if !first {
-		distinct = map[uint64]struct{}{}
+	// Distinct ids of this pass. The first pass counts them in emitted,
+	// which then holds nothing else; a later one needs a set of its own.
+	distinct := emitted
+	if emitted.len() > 0 {
+		distinct = newIDSet()
 	}
-	nDistinct := 0
 	total := -1
 	offset := 0
 	lastID := ""
@@ -233,8 +229,8 @@ func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]pageItem
 		for i, id := range ids {
 			if id == "" {
 				unprovable("a client record at offset %d has no usable id", offset+i)
-			} else if !first {
-				distinct[maphash.String(seed, id)] = struct{}{}
+			} else if distinct != emitted {
+				distinct.add(id)
 			}
 		}
 		if offset > 0 && lastID != "" && n > 0 { // an empty page is reported below
@@ -246,13 +242,7 @@ func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]pageItem
 		for _, it := range items {
 			if emitted.add(it.client.ID) {
 				out = append(out, it)
-				if first {
-					nDistinct++
-				}
 			}
-		}
-		if !first {
-			nDistinct = len(distinct)
 		}
 		if len(out) > 0 {
 			if err := emit(out); err != nil {
@@ -265,8 +255,8 @@ func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]pageItem
 			unproven("empty page at offset %d while total is %d", offset, total)
 			return false, why, lasting, nil
 		case total >= 0 && offset+n >= total, n == 0:
-			if total >= 0 && nDistinct != total {
-				unproven("saw %d distinct clients, total says %d", nDistinct, total)
+			if n := distinct.len(); total >= 0 && n != total {
+				unproven("saw %d distinct clients, total says %d", n, total)
 			}
 			return why == "", why, lasting, nil
 		case requests > 2*(total+10):
@@ -355,7 +345,7 @@ func (r *run) pageItems(page *hubapi.ClientsPage, offset int) ([]pageItem, []str
 type pageTally struct {
 	clientsSeen, clientsInserted, clientsUpdated    int
 	channelsSeen, channelsInserted, channelsUpdated int
-	clientKinds, channelKinds                       []byte
+	clientKinds, channelKinds                       map[string]int // see kindCounts
 }
 
 // writePage commits one page: its clients and their channels, with history,
@@ -450,12 +440,8 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	r.counts.ChannelsSeen += t.channelsSeen
 	r.counts.ChannelsInserted += t.channelsInserted
 	r.counts.ChannelsUpdated += t.channelsUpdated
-	if t.clientKinds != nil {
-		r.addKinds("client", t.clientKinds)
-	}
-	if t.channelKinds != nil {
-		r.addKinds("channel", t.channelKinds)
-	}
+	r.addKinds("client", t.clientKinds)
+	r.addKinds("channel", t.channelKinds)
 	r.badStamps += tp.bad
 	r.pagesWritten++
 	r.mu.Unlock()
@@ -473,16 +459,13 @@ func (r *run) recordProgress(ctx context.Context, done <-chan struct{}) error {
 	t := time.NewTicker(progressEvery)
 	defer t.Stop()
 	written := 0
-	for {
+	for last := false; !last; {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-done:
-			if err := r.flushSeen(ctx); err != nil {
-				return err
-			}
-			return r.writeProgress(ctx, &written)
+			last = true
 		}
 		if err := r.flushSeen(ctx); err != nil {
 			return err
@@ -491,6 +474,7 @@ func (r *run) recordProgress(ctx context.Context, done <-chan struct{}) error {
 			return err
 		}
 	}
+	return nil
 }
 
 // seenBatch bounds how many ids the run gathers before adding them to its

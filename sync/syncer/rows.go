@@ -40,8 +40,7 @@ type clientRow struct {
 	CreatedAt             *time.Time      `json:"created_at"`
 	ModifiedAt            *time.Time      `json:"modified_at"`
 	Raw                   json.RawMessage `json:"raw"`
-	ContentHash           string          `json:"content_hash"` // bytea input: \x and hex
-	hash                  []byte          // the same, for COPY
+	ContentHash           byteaHex        `json:"content_hash"`
 }
 
 // channelRow is one channel as ChannelUpsert takes it (queries/channels.sql).
@@ -75,8 +74,16 @@ type channelRow struct {
 	TerminatedAt                   *time.Time      `json:"terminated_at"`
 	BillingStartedAt               *time.Time      `json:"billing_started_at"`
 	Raw                            json.RawMessage `json:"raw"`
-	ContentHash                    string          `json:"content_hash"`
-	hash                           []byte
+	ContentHash                    byteaHex        `json:"content_hash"`
+}
+
+// byteaHex is a content hash as the bytes COPY sends, and in JSON as bytea
+// hex input (\x and hex digits), which jsonb_populate_recordset reads into
+// the bytea column.
+type byteaHex []byte
+
+func (b byteaHex) MarshalText() ([]byte, error) {
+	return hex.AppendEncode([]byte(`\x`), b), nil
 }
 
 // contentHash is what a row's content_hash column holds: the SHA-256 of the
@@ -133,8 +140,7 @@ func newClientRow(c *hubapi.PartnerClient, hash []byte, tp *timeParser) clientRo
 		CreatedAt:             tp.parse("client.created_at", c.CreatedAt),
 		ModifiedAt:            tp.parse("client.modified_at", c.ModifiedAt),
 		Raw:                   c.Raw,
-		ContentHash:           `\x` + hex.EncodeToString(hash),
-		hash:                  hash,
+		ContentHash:           hash,
 	}
 	if ci := c.ContactInfo; ci != nil {
 		r.ContactEmail, r.ContactPhone, r.ContactWebpageURL = ci.Email, ci.Phone, ci.WebpageURL
@@ -172,8 +178,7 @@ func newChannelRow(ch *hubapi.Channel, hash []byte, tp *timeParser) channelRow {
 		TerminatedAt:              tp.parse("channel.terminated_at", ch.TerminatedAt),
 		BillingStartedAt:          tp.parse("channel.billing_started_at", ch.BillingStartedAt),
 		Raw:                       ch.Raw,
-		ContentHash:               `\x` + hex.EncodeToString(hash),
-		hash:                      hash,
+		ContentHash:               hash,
 	}
 	if s := ch.SetupInfo; s != nil {
 		r.PhoneNumber, r.PhoneName, r.Certificate, r.DefaultLanguage = s.PhoneNumber, s.PhoneName, s.Certificate, s.DefaultLanguage

@@ -213,12 +213,12 @@ type run struct {
 	total                     int
 	complete                  bool
 	badStamps                 int // unparseable timestamps in committed pages
+	warnedTime                int // unparseable timestamps logged
 	pagesWritten              int // pages committed, for recordProgress
 
 	// Ids seen since the last flushSeen, for hub.sync_run_seen.
-	seenMu     sync.Mutex
-	seen       []db.SyncRunSeenCopyParams
-	warnedTime int // unparseable timestamps logged
+	seenMu sync.Mutex
+	seen   []db.SyncRunSeenCopyParams
 }
 
 func (s *Syncer) startRun(ctx context.Context) (*run, error) {
@@ -375,8 +375,8 @@ func (r *run) removeUnseenTx(ctx context.Context) error {
 	r.complete = true
 	r.counts.ClientsRemoved += int(cr.Removed)
 	r.counts.ChannelsRemoved += int(hr.Removed)
-	r.addKinds("client", cr.Transitions)
-	r.addKinds("channel", hr.Transitions)
+	r.addKinds("client", kindCounts(cr.Transitions))
+	r.addKinds("channel", kindCounts(hr.Transitions))
 	r.s.cfg.Metrics.AddRows("clients", "remove", int(cr.Removed))
 	r.s.cfg.Metrics.AddRows("channels", "remove", int(hr.Removed))
 	if cr.Removed+hr.Removed > 0 {
@@ -385,13 +385,19 @@ func (r *run) removeUnseenTx(ctx context.Context) error {
 	return nil
 }
 
-// addKinds adds a query's transition counts ({"attribute:from>to": n}) to
-// the run's tally. r.mu must be held.
-func (r *run) addKinds(entity string, raw []byte) {
+// kindCounts decodes the transition counts a write query returns as JSON
+// ({"attribute:from>to": n}); nil when there are none.
+func kindCounts(raw []byte) map[string]int {
 	var m map[string]int
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &m)
 	}
+	return m
+}
+
+// addKinds adds transition counts keyed "attribute:from>to" (see
+// kindCounts) to the run's tally. r.mu must be held.
+func (r *run) addKinds(entity string, m map[string]int) {
 	for k, n := range m {
 		attr, change, _ := strings.Cut(k, ":")
 		from, to, _ := strings.Cut(change, ">")

@@ -41,10 +41,8 @@ func WriteThrough(ctx context.Context, pool *pgxpool.Pool, partnerID string, c *
 	if err != nil {
 		return WriteThroughResult{}, fmt.Errorf("write client %s: %w", c.ID, err)
 	}
-	var kinds map[string]int
-	_ = json.Unmarshal(res.Transitions, &kinds)
 	n := 0
-	for _, k := range kinds {
+	for _, k := range kindCounts(res.Transitions) {
 		n += k
 	}
 	return WriteThroughResult{Inserted: res.Inserted > 0, Updated: res.Updated > 0, Transitions: n}, nil
