@@ -69,6 +69,23 @@ func (q *Queries) PageStored(ctx context.Context, arg PageStoredParams) ([]PageS
 	return items, nil
 }
 
+const partnerStoresNothing = `-- name: PartnerStoresNothing :one
+SELECT (NOT EXISTS (SELECT 1 FROM hub.clients c WHERE c.partner_id = $1::text)
+    AND NOT EXISTS (SELECT 1 FROM hub.channels h WHERE h.partner_id = $1::text))::boolean AS empty
+`
+
+// Whether the partner has no client and no channel stored, removed ones
+// included: its first sync, whose pages need not ask PageStored what is
+// stored (nothing is, and the run holds the partner's lock; a row that
+// appears all the same, a channel listed twice or a client written through
+// by `clients update`, makes the page's COPY fail and the page is upserted).
+func (q *Queries) PartnerStoresNothing(ctx context.Context, partnerID string) (bool, error) {
+	row := q.db.QueryRow(ctx, partnerStoresNothing, partnerID)
+	var empty bool
+	err := row.Scan(&empty)
+	return empty, err
+}
+
 const syncRunAnyRunning = `-- name: SyncRunAnyRunning :one
 SELECT EXISTS (SELECT 1 FROM hub.sync_runs WHERE status = 'running')::boolean AS running
 `

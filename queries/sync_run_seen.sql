@@ -33,3 +33,12 @@ WHERE NOT EXISTS (SELECT 1 FROM hub.sync_runs r WHERE r.id = s.run_id AND r.stat
 -- Whether any run is running, for whoever wants to empty the working sets
 -- at once (SyncRunSeenClearStale's job, by TRUNCATE).
 SELECT EXISTS (SELECT 1 FROM hub.sync_runs WHERE status = 'running')::boolean AS running;
+
+-- name: PartnerStoresNothing :one
+-- Whether the partner has no client and no channel stored, removed ones
+-- included: its first sync, whose pages need not ask PageStored what is
+-- stored (nothing is, and the run holds the partner's lock; a row that
+-- appears all the same, a channel listed twice or a client written through
+-- by `clients update`, makes the page's COPY fail and the page is upserted).
+SELECT (NOT EXISTS (SELECT 1 FROM hub.clients c WHERE c.partner_id = @partner_id::text)
+    AND NOT EXISTS (SELECT 1 FROM hub.channels h WHERE h.partner_id = @partner_id::text))::boolean AS empty;

@@ -56,14 +56,21 @@ func (r *run) planPage(ctx context.Context, pw *pageWork, good [][]*hubapi.Chann
 		}
 	}
 
+	// A first sync asks nothing: the partner had no rows when the run
+	// started, and a page's PageStored would only find the run's own. (It
+	// also kept a first sync from planning PageStored against tables that
+	// grow faster than their statistics: a generic plan made while they were
+	// small went on seq-scanning them, in parallel, page after page.)
 	var stored []db.PageStoredRow
-	err := r.retryDB(ctx, "read the page's stored rows", func() error {
-		var err error
-		stored, err = db.New(r.s.cfg.Pool).PageStored(ctx, db.PageStoredParams{PartnerID: r.s.cfg.PartnerID, ClientIds: pl.clientIDs})
-		return err
-	})
-	if err != nil {
-		return pl, fmt.Errorf("read the page's stored rows: %w", err)
+	if !r.firstSync {
+		err := r.retryDB(ctx, "read the page's stored rows", func() error {
+			var err error
+			stored, err = db.New(r.s.cfg.Pool).PageStored(ctx, db.PageStoredParams{PartnerID: r.s.cfg.PartnerID, ClientIds: pl.clientIDs})
+			return err
+		})
+		if err != nil {
+			return pl, fmt.Errorf("read the page's stored rows: %w", err)
+		}
 	}
 	prev := make(map[string]db.PageStoredRow, len(pl.clientIDs))
 	prevCh := make(map[string]db.PageStoredRow, len(pl.channelIDs))

@@ -215,6 +215,9 @@ type run struct {
 	badStamps                 int // unparseable timestamps in committed pages
 	warnedTime                int // unparseable timestamps logged
 	pagesWritten              int // pages committed, for recordProgress
+	// firstSync: the partner had nothing stored when the run started, so
+	// pages skip PageStored and go straight to COPY (see planPage).
+	firstSync bool
 
 	// Ids seen since the last flushSeen, for hub.sync_run_seen.
 	seenMu sync.Mutex
@@ -238,14 +241,19 @@ func (s *Syncer) startRun(ctx context.Context) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
+	firstSync, err := q.PartnerStoresNothing(ctx, s.cfg.PartnerID)
+	if err != nil {
+		return nil, fmt.Errorf("look for stored rows: %w", err)
+	}
 	r := &run{
-		s:       s,
-		id:      row.ID,
-		log:     s.log.With("run_id", row.ID),
-		started: time.Now(),
-		api0:    s.cfg.API.Stats(),
-		kinds:   map[string]int{},
-		unknown: map[string]int{},
+		s:         s,
+		firstSync: firstSync,
+		id:        row.ID,
+		log:       s.log.With("run_id", row.ID),
+		started:   time.Now(),
+		api0:      s.cfg.API.Stats(),
+		kinds:     map[string]int{},
+		unknown:   map[string]int{},
 	}
 	r.log.Info("sync run started", "page_size", s.cfg.PageSize, "concurrency", s.cfg.Concurrency)
 	return r, nil
