@@ -22,7 +22,7 @@ import (
 func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, chans []channelRow, t *pageTally) (bool, error) {
 	p := r.s.cfg.PartnerID
 	run := runID(r.id)
-	var hist []db.StatusHistoryCopyParams
+	hist := make([]db.StatusHistoryCopyParams, 0, len(clients)+len(channelHistory)*len(chans))
 	first := func(entity, id, clientID, attr string, v *string, kinds map[string]int) {
 		if v == nil {
 			return
@@ -62,12 +62,8 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 			AccountMode: text(ch.AccountMode), IsMigrated: boolv(ch.IsMigrated), HasInbox: boolv(ch.HasInbox),
 			Version: int8v(ch.Version), CreatedAt: ts(ch.CreatedAt), CancelledAt: ts(ch.CancelledAt),
 			TerminatedAt: ts(ch.TerminatedAt), BillingStartedAt: ts(ch.BillingStartedAt), Raw: ch.Raw, ContentHash: ch.ContentHash}
-		for _, a := range []struct {
-			name string
-			v    *string
-		}{{"status", ch.Status}, {"availability_status", ch.AvailabilityStatus},
-			{"current_quality_rating", ch.CurrentQualityRating}, {"current_limit", ch.CurrentLimit}} {
-			first("channel", ch.ID, ch.ClientID, a.name, a.v, channelKinds)
+		for _, a := range channelHistory {
+			first("channel", ch.ID, ch.ClientID, a.name, a.value(ch), channelKinds)
 		}
 	}
 
@@ -97,6 +93,18 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 	t.clientsInserted, t.channelsInserted = len(cp), len(hp)
 	t.clientKinds, t.channelKinds = clientKinds, channelKinds
 	return true, nil
+}
+
+// channelHistory are the channel attributes with history besides client_id,
+// whose first sighting has nothing to record.
+var channelHistory = []struct {
+	name  string
+	value func(*channelRow) *string
+}{
+	{"status", func(c *channelRow) *string { return c.Status }},
+	{"availability_status", func(c *channelRow) *string { return c.AvailabilityStatus }},
+	{"current_quality_rating", func(c *channelRow) *string { return c.CurrentQualityRating }},
+	{"current_limit", func(c *channelRow) *string { return c.CurrentLimit }},
 }
 
 // copyFailed rolls back to the savepoint when err is a unique violation (a

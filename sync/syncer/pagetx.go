@@ -82,6 +82,10 @@ func (r *run) planPage(ctx context.Context, pw *pageWork, good [][]*hubapi.Chann
 		}
 	}
 	pl.allNew = len(stored) == 0
+	if pl.allNew { // every row is written
+		pl.clients = make([]clientRow, 0, len(pw.clients))
+		pl.channels = make([]channelRow, 0, len(chans))
+	}
 
 	for i := range pw.clients {
 		c := &pw.clients[i]

@@ -484,8 +484,12 @@ const seenBatch = 20_000
 
 // addSeen notes a page's ids as seen by the run. They reach
 // hub.sync_run_seen in batches, not a statement per page: only the removal
-// step, after the last page, reads them.
+// step, after the last page, reads them. A first sync keeps none: it has
+// nothing to remove (see removeUnseen).
 func (r *run) addSeen(ctx context.Context, pl *pagePlan) error {
+	if r.firstSync {
+		return nil
+	}
 	r.seenMu.Lock()
 	for _, id := range pl.clientIDs {
 		r.seen = append(r.seen, db.SyncRunSeenCopyParams{RunID: r.id, Entity: "client", ID: id})

@@ -311,7 +311,17 @@ func (r *run) execute(ctx context.Context) error {
 
 // removeUnseen marks removed, with history, the live rows this complete run
 // did not see, unless that trips the mass-removal guard.
+//
+// A first sync removes nothing: the partner had no rows when it started, so
+// every live row is one the run wrote (it saw them all) or one a
+// write-through added meanwhile, which the API had just returned.
 func (r *run) removeUnseen(ctx context.Context) error {
+	if r.firstSync {
+		r.mu.Lock()
+		r.complete = true
+		r.mu.Unlock()
+		return nil
+	}
 	return r.retryDB(ctx, "mark removals", func() error { return r.removeUnseenTx(ctx) })
 }
 
