@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,14 +22,19 @@ import (
 	"github.com/hubsync/hubsync/sync/syncer"
 )
 
-// blockAt returns a fault that lets n-1 shared-numbers requests through,
-// then holds every later one until release is closed (or the client goes
-// away), closing reached when the first is held.
-func blockAt(n int32, reached, release chan struct{}) fakehub.Fault {
-	var count atomic.Int32
+// blockFrom blocks the shared-numbers requests of clients ids[k:] (in id
+// order, as the sync lists them) until release is closed, and closes reached
+// at the first. It picks requests by client, not by arrival: two fetchers'
+// requests reach the server in either order, so "the 15th request" was at
+// times one of the first page's, which then never committed.
+func blockFrom(ids []string, k int, reached, release chan struct{}) fakehub.Fault {
+	blocked := map[string]bool{}
+	for _, id := range ids[k:] {
+		blocked[id] = true
+	}
 	var once sync.Once
 	return func(w http.ResponseWriter, r *http.Request) bool {
-		if !isShared(r) || count.Add(1) < n {
+		if !isShared(r) || !blocked[path.Base(path.Dir(r.URL.Path))] {
 			return false
 		}
 		once.Do(func() { close(reached) })
@@ -64,7 +69,7 @@ func TestFaultCrash(t *testing.T) {
 	h.srv.Churn(40)
 
 	reached, release := make(chan struct{}), make(chan struct{})
-	h.srv.SetFault(blockAt(12, reached, release))
+	h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 11, reached, release))
 	cmd := exec.Command(bin, "sync")
 	cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+h.dbURL, "HUB_API_URL="+h.ts.URL,
@@ -178,7 +183,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 			ac.RequestTimeout, ac.MaxElapsed = 30*time.Second, time.Minute
 		})
 		reached, release := make(chan struct{}), make(chan struct{})
-		h.srv.SetFault(blockAt(15, reached, release))
+		h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 14, reached, release))
 		type result struct {
 			res syncer.Result
 			err error
@@ -221,7 +226,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		t.Parallel()
 		h := setup(t, fakehub.Config{Seed: 703, Clients: 30}, func(_ *hubapi.Config, sc *syncer.Config) { sc.Concurrency = 2 })
 		reached, release := make(chan struct{}), make(chan struct{})
-		h.srv.SetFault(blockAt(12, reached, release))
+		h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 11, reached, release))
 		done := make(chan error, 1)
 		var first syncer.Result
 		go func() {
@@ -267,7 +272,11 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Fatal("the first run did not return")
 		}
-		other.Close(ctx) // the other replica is done
+		// The other replica is done. Unlock before closing: a closed
+		// session's locks go only when its backend has exited, which the
+		// next run's try could beat.
+		_, _ = other.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, syncer.LockKey(h.cfg.PartnerID))
+		other.Close(ctx)
 		if err == nil || !errors.Is(err, syncer.ErrLockLost) {
 			t.Errorf("the run whose lock was taken over: status %s, err %v; want failed with ErrLockLost", first.Status, err)
 		}
@@ -292,7 +301,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`) })
 
 		reached, release := make(chan struct{}), make(chan struct{})
-		h.srv.SetFault(blockAt(12, reached, release))
+		h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 11, reached, release))
 		done := make(chan error, 1)
 		var res syncer.Result
 		go func() {

@@ -106,8 +106,14 @@ func (l *lock) check(ctx context.Context) error {
 	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 	err := l.conn.Ping(pctx)
 	pcancel()
-	if err == nil || ctx.Err() != nil {
+	if err == nil {
 		return nil
+	}
+	// A run whose context ended (the watcher cancels it when the lock is
+	// lost) must not read this as "still held": the run's last check, before
+	// removals, would pass.
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	_ = l.conn.Close(context.WithoutCancel(ctx))
 	deadline := time.Now().Add(regainFor)
@@ -137,7 +143,7 @@ func (l *lock) check(ctx context.Context) error {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil
+			return context.Cause(ctx)
 		}
 		wait = min(2*wait, time.Second)
 	}

@@ -185,7 +185,9 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 	err = r.execute(runCtx)
 	if err != nil {
 		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-			err = fmt.Errorf("%w (%w)", err, cause)
+			if !errors.Is(err, cause) {
+				err = fmt.Errorf("%w (%w)", err, cause)
+			}
 		} else if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = fmt.Errorf("%w (%w)", err, cause)
 		}
@@ -317,6 +319,9 @@ func (r *run) execute(ctx context.Context) error {
 // write-through added meanwhile, which the API had just returned.
 func (r *run) removeUnseen(ctx context.Context) error {
 	if r.firstSync {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
 		r.mu.Lock()
 		r.complete = true
 		r.mu.Unlock()
