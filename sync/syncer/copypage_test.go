@@ -1,7 +1,10 @@
 package syncer_test
 
 import (
+	"context"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hubsync/hubsync/sync/fakehub"
 )
@@ -61,6 +64,34 @@ func TestFirstSyncByCopy(t *testing.T) {
 	}
 	if res.Transitions != h.count(t, `SELECT count(*) FROM hub.status_history`) {
 		t.Errorf("the run counted %d transitions, history holds %d", res.Transitions, h.count(t, `SELECT count(*) FROM hub.status_history`))
+	}
+	// The tally by kind, which the COPY path counts itself, says what the
+	// history says.
+	rows, err := h.pool.Query(context.Background(), `SELECT entity || '.' || attribute || ': ' || coalesce(from_value, '∅') || ' → ' || coalesce(to_value, '∅'), count(*)
+		FROM hub.status_history GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct {
+		k string
+		n int
+	}, error) {
+		var v struct {
+			k string
+			n int
+		}
+		return v, r.Scan(&v.k, &v.n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byKind) != len(res.TransitionsByKind) {
+		t.Errorf("the run tallied %d kinds of transition, history holds %d", len(res.TransitionsByKind), len(byKind))
+	}
+	for _, v := range byKind {
+		if res.TransitionsByKind[v.k] != v.n {
+			t.Errorf("transitions %q: the run tallied %d, history holds %d", v.k, res.TransitionsByKind[v.k], v.n)
+		}
 	}
 	h.assertHistoryChains(t)
 	if err := h.srv.SetRawSharedNumbers(to, nil); err != nil {
