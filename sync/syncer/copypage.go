@@ -23,25 +23,15 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 	p := r.s.cfg.PartnerID
 	run := runID(r.id)
 	hist := make([]db.StatusHistoryCopyParams, 0, len(clients)+len(channelHistory)*len(chans))
-	// Transitions are tallied by (attribute, value) and named once a page,
-	// not once per history row (1.1 million at 100,000 clients).
-	type kind struct{ attr, value string }
-	first := func(entity, id, clientID, attr string, v *string, kinds map[kind]int) {
+	first := func(entity, id, clientID, attr string, v *string, kinds map[transition]int) {
 		if v == nil {
 			return
 		}
 		hist = append(hist, db.StatusHistoryCopyParams{PartnerID: p, Entity: entity, EntityID: id,
 			ClientID: pgtype.Text{String: clientID, Valid: true}, Attribute: attr, ToValue: text(v), SyncRunID: run})
-		kinds[kind{attr, *v}]++
+		kinds[transition{attr: attr, to: *v}]++
 	}
-	named := func(kinds map[kind]int) map[string]int {
-		m := make(map[string]int, len(kinds))
-		for k, n := range kinds {
-			m[k.attr+":>"+k.value] += n
-		}
-		return m
-	}
-	clientKinds, channelKinds := map[kind]int{}, map[kind]int{}
+	clientKinds, channelKinds := map[transition]int{}, map[transition]int{}
 	cp := make([]db.ClientsCopyParams, len(clients))
 	for i := range clients {
 		c := &clients[i]
@@ -101,7 +91,7 @@ func (r *run) copyNewPage(ctx context.Context, tx pgx.Tx, clients []clientRow, c
 		return false, fmt.Errorf("release savepoint: %w", err)
 	}
 	t.clientsInserted, t.channelsInserted = len(cp), len(hp)
-	t.clientKinds, t.channelKinds = named(clientKinds), named(channelKinds)
+	t.clientKinds, t.channelKinds = clientKinds, channelKinds
 	return true, nil
 }
 

@@ -22,14 +22,15 @@ import (
 	"github.com/hubsync/hubsync/sync/syncer"
 )
 
-// blockFrom blocks the shared-numbers requests of clients ids[k:] (in id
-// order, as the sync lists them) until release is closed, and closes reached
-// at the first. It picks requests by client, not by arrival: two fetchers'
-// requests reach the server in either order, so "the 15th request" was at
-// times one of the first page's, which then never committed.
-func blockFrom(ids []string, k int, reached, release chan struct{}) fakehub.Fault {
+// blockFrom blocks the shared-numbers requests of srv's clients from the
+// k-th on (0-based, in id order, as the sync lists them) until release is
+// closed, and closes reached at the first. It picks requests by client, not
+// by arrival: two fetchers' requests reach the server in either order, so
+// "the 15th request" was at times one of the first page's, which then never
+// committed.
+func blockFrom(srv *fakehub.Server, k int, reached, release chan struct{}) fakehub.Fault {
 	blocked := map[string]bool{}
-	for _, id := range ids[k:] {
+	for _, id := range srv.ClientIDs()[k:] {
 		blocked[id] = true
 	}
 	var once sync.Once
@@ -69,7 +70,7 @@ func TestFaultCrash(t *testing.T) {
 	h.srv.Churn(40)
 
 	reached, release := make(chan struct{}), make(chan struct{})
-	h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 11, reached, release))
+	h.srv.SetFault(blockFrom(h.srv, 11, reached, release))
 	cmd := exec.Command(bin, "sync")
 	cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+h.dbURL, "HUB_API_URL="+h.ts.URL,
@@ -183,7 +184,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 			ac.RequestTimeout, ac.MaxElapsed = 30*time.Second, time.Minute
 		})
 		reached, release := make(chan struct{}), make(chan struct{})
-		h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 14, reached, release))
+		h.srv.SetFault(blockFrom(h.srv, 14, reached, release))
 		type result struct {
 			res syncer.Result
 			err error
@@ -226,7 +227,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		t.Parallel()
 		h := setup(t, fakehub.Config{Seed: 703, Clients: 30}, func(_ *hubapi.Config, sc *syncer.Config) { sc.Concurrency = 2 })
 		reached, release := make(chan struct{}), make(chan struct{})
-		h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 11, reached, release))
+		h.srv.SetFault(blockFrom(h.srv, 11, reached, release))
 		done := make(chan error, 1)
 		var first syncer.Result
 		go func() {
@@ -301,7 +302,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`) })
 
 		reached, release := make(chan struct{}), make(chan struct{})
-		h.srv.SetFault(blockFrom(h.srv.ClientIDs(), 11, reached, release))
+		h.srv.SetFault(blockFrom(h.srv, 11, reached, release))
 		done := make(chan error, 1)
 		var res syncer.Result
 		go func() {

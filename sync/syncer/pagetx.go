@@ -73,8 +73,11 @@ func (r *run) planPage(ctx context.Context, pw *pageWork, good [][]*hubapi.Chann
 			return pl, fmt.Errorf("read the page's stored rows: %w", err)
 		}
 	}
-	prev := make(map[string]db.PageStoredRow, len(pl.clientIDs))
-	prevCh := make(map[string]db.PageStoredRow, len(pl.channelIDs))
+	var prev, prevCh map[string]db.PageStoredRow // nil when nothing is stored: every lookup misses
+	if len(stored) > 0 {
+		prev = make(map[string]db.PageStoredRow, len(pl.clientIDs))
+		prevCh = make(map[string]db.PageStoredRow, len(pl.channelIDs))
+	}
 	for _, s := range stored {
 		if s.Entity == "client" {
 			prev[s.ID] = s

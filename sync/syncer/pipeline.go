@@ -345,7 +345,7 @@ func (r *run) pageItems(page *hubapi.ClientsPage, offset int) ([]pageItem, []str
 type pageTally struct {
 	clientsSeen, clientsInserted, clientsUpdated    int
 	channelsSeen, channelsInserted, channelsUpdated int
-	clientKinds, channelKinds                       map[string]int // see kindCounts
+	clientKinds, channelKinds                       map[transition]int
 }
 
 // writePage commits one page: its clients and their channels, with history,

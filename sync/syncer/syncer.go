@@ -408,31 +408,42 @@ func (r *run) removeUnseenTx(ctx context.Context) error {
 	return nil
 }
 
+// transition is one kind of history row: an attribute going from one value
+// to another ("" for none).
+type transition struct{ attr, from, to string }
+
 // kindCounts decodes the transition counts a write query returns as JSON
 // ({"attribute:from>to": n}); nil when there are none.
-func kindCounts(raw []byte) map[string]int {
+func kindCounts(raw []byte) map[transition]int {
 	var m map[string]int
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &m)
 	}
-	return m
-}
-
-// addKinds adds transition counts keyed "attribute:from>to" (see
-// kindCounts) to the run's tally. r.mu must be held.
-func (r *run) addKinds(entity string, m map[string]int) {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[transition]int, len(m))
 	for k, n := range m {
 		attr, change, _ := strings.Cut(k, ":")
 		from, to, _ := strings.Cut(change, ">")
+		out[transition{attr, from, to}] += n
+	}
+	return out
+}
+
+// addKinds adds transition counts to the run's tally. r.mu must be held.
+func (r *run) addKinds(entity string, m map[transition]int) {
+	for k, n := range m {
+		from, to := k.from, k.to
 		if from == "" {
 			from = "∅"
 		}
 		if to == "" {
 			to = "∅"
 		}
-		r.kinds[fmt.Sprintf("%s.%s: %s → %s", entity, attr, from, to)] += n
+		r.kinds[fmt.Sprintf("%s.%s: %s → %s", entity, k.attr, from, to)] += n
 		r.counts.Transitions += n
-		r.s.cfg.Metrics.AddTransitions(entity, attr, n)
+		r.s.cfg.Metrics.AddTransitions(entity, k.attr, n)
 	}
 }
 
