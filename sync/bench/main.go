@@ -12,12 +12,14 @@
 //
 //	floor fetch  page every client and fetch every client's shared numbers
 //	             with hubapi at the sync's concurrency, decoding all, no
-//	             database; in its own process like the sync; best of two
+//	             database; in its own process like the sync; the fastest
+//	             of two passes here and of those run next to b
 //	floor COPY   pgx CopyFrom of the same clients and channels (raw JSON and
 //	             typed columns) into empty tables shaped like hub.clients and
 //	             hub.channels, no HTTP
 //	a 10k        initial sync of -small-clients clients (the memory baseline)
-//	a            initial sync of -clients clients, no latency
+//	a            initial sync of -clients clients, no latency; twice, each
+//	             into a new database, the faster kept (peak RSS: the larger)
 //	b            re-sync of the same data, nothing changed; bPasses times,
 //	             each right after a pass of the fetch floor, the best of each
 //	             kept
@@ -251,7 +253,8 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	logf("simulator: %d clients, %d channels at %s", nClients, nChannels, big.url)
 
 	// Floor 1: fetch and decode everything, no database. The machine may be
-	// noisy; a floor is what the work must cost, so keep the better of two.
+	// noisy; a floor is what the work must cost, so keep the fastest pass:
+	// of these two, and (after b) of the ones run next to b.
 	// fetchPass runs one pass, keeping it in *best when it is the first or
 	// the faster.
 	fetchPass := func(label string, best *fetchResult) error {
@@ -347,8 +350,25 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 		}
 		return r, settle(ctx, pool)
 	}
-	if rep.a, err = step("a", fmt.Sprintf("(a) initial, %s clients", thousands(int64(nClients)))); err != nil {
+	// a twice, like the floor it is compared with: first into a database of
+	// its own, then into the one b and c go on with. The faster is kept;
+	// peak RSS is the larger of the two.
+	aTitle := fmt.Sprintf("(a) initial, %s clients", thousands(int64(nClients)))
+	aFirst, err := freshSync(ctx, env, srv, big, "a", aTitle, logf)
+	if err != nil {
 		return err
+	}
+	if err := srv.checkpoint(ctx); err != nil {
+		return err
+	}
+	if rep.a, err = step("a", aTitle); err != nil {
+		return err
+	}
+	if aFirst.exitErr == nil && aFirst.wall < rep.a.wall {
+		aFirst.maxRSSKB = max(aFirst.maxRSSKB, rep.a.maxRSSKB)
+		rep.a = aFirst
+	} else {
+		rep.a.maxRSSKB = max(aFirst.maxRSSKB, rep.a.maxRSSKB)
 	}
 	// b bPasses times, each right after a pass of the fetch floor, keeping
 	// the best of each: (b) is held to 1.1× of the floor, and on a shared
@@ -366,6 +386,12 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 		if i == 0 || r.wall < rep.b.wall {
 			rep.b = r
 		}
+	}
+	// The fetch floor (a) is held to is the fastest of all its passes: a
+	// pass slowed by something else on the machine (34 s against 17–20 in
+	// one run here) must not make the sync look fast.
+	if rep.fetchNearB.dur < rep.fetch.dur {
+		rep.fetch = rep.fetchNearB
 	}
 	if rep.cExpected, err = changeChannels(ctx, pool, big, o.change); err != nil {
 		return err

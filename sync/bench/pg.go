@@ -97,6 +97,15 @@ func (p *pgServer) createDB(ctx context.Context) (string, error) {
 	return u, nil
 }
 
+// checkpoint writes the server's dirty pages back now, so that the next
+// measured run does not share its window with a checkpoint of the last.
+func (p *pgServer) checkpoint(ctx context.Context) error {
+	if _, err := p.admin.Exec(ctx, `CHECKPOINT`); err != nil {
+		return fmt.Errorf("checkpoint (needs a superuser or pg_checkpoint): %w", err)
+	}
+	return nil
+}
+
 // dropAll drops every scratch database created, even when ctx has ended.
 func (p *pgServer) dropAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
