@@ -343,11 +343,7 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 		if err != nil {
 			return r, err
 		}
-		logf("%s: %.1f s (run %.1f s, CPU %.1f s), status %s, %d requests, history %d, WAL %s, RSS %s", title, r.wall.Seconds(),
-			r.run.seconds, r.cpu.Seconds(), r.run.status, r.run.apiRequests, r.history, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
-		if r.exitErr != nil {
-			logf("%s: %v", title, r.exitErr)
-		}
+		logResult(logf, title, r)
 		return r, settle(ctx, pool)
 	}
 	// a twice, like the floor it is compared with: first into a database of
@@ -358,23 +354,22 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	if err != nil {
 		return err
 	}
-	if err := srv.checkpoint(ctx); err != nil {
+	if err := checkpoint(ctx, srv.admin); err != nil {
 		return err
 	}
 	if rep.a, err = step("a", aTitle); err != nil {
 		return err
 	}
+	rss := max(aFirst.maxRSSKB, rep.a.maxRSSKB)
 	if aFirst.exitErr == nil && aFirst.wall < rep.a.wall {
-		aFirst.maxRSSKB = max(aFirst.maxRSSKB, rep.a.maxRSSKB)
 		rep.a = aFirst
-	} else {
-		rep.a.maxRSSKB = max(aFirst.maxRSSKB, rep.a.maxRSSKB)
 	}
+	rep.a.maxRSSKB = rss
 	// b bPasses times, each right after a pass of the fetch floor, keeping
 	// the best of each: (b) is held to 1.1× of the floor, and on a shared
 	// machine the floor itself moved by 10–20% within minutes (17.8 and
 	// 20.9 s in one run). Every pass and run is logged; the report also gives
-	// (b) against the first floor.
+	// (b) against the fastest floor of the run.
 	for i := range bPasses {
 		if err := fetchPass("floor fetch next to (b)", &rep.fetchNearB); err != nil {
 			return err
@@ -436,12 +431,17 @@ func freshSync(ctx context.Context, env syncEnv, srv *pgServer, s *sim, name, ti
 	if err != nil {
 		return r, err
 	}
-	logf("%s: %.1f s (run %.1f s, CPU %.1f s), status %s, %d requests (%d answered 429), WAL %s, RSS %s", title, r.wall.Seconds(),
-		r.run.seconds, r.cpu.Seconds(), r.run.status, r.run.apiRequests, r.run.apiThrottle, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
+	logResult(logf, title, r)
+	return r, nil
+}
+
+// logResult logs a sync run's figures, and how it failed if it did.
+func logResult(logf func(string, ...any), title string, r result) {
+	logf("%s: %.1f s (run %.1f s, CPU %.1f s), status %s, %d requests (%d answered 429), history %d, WAL %s, RSS %s", title, r.wall.Seconds(),
+		r.run.seconds, r.cpu.Seconds(), r.run.status, r.run.apiRequests, r.run.apiThrottle, r.history, mb(pick(r.walDB, r.walCluster)), mb(r.maxRSSKB*1024))
 	if r.exitErr != nil {
 		logf("%s: %v", title, r.exitErr)
 	}
-	return r, nil
 }
 
 // changeChannels changes the status of share of the live channels, spread

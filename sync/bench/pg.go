@@ -97,15 +97,6 @@ func (p *pgServer) createDB(ctx context.Context) (string, error) {
 	return u, nil
 }
 
-// checkpoint writes the server's dirty pages back now, so that the next
-// measured run does not share its window with a checkpoint of the last.
-func (p *pgServer) checkpoint(ctx context.Context) error {
-	if _, err := p.admin.Exec(ctx, `CHECKPOINT`); err != nil {
-		return fmt.Errorf("checkpoint (needs a superuser or pg_checkpoint): %w", err)
-	}
-	return nil
-}
-
 // dropAll drops every scratch database created, even when ctx has ended.
 func (p *pgServer) dropAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -128,9 +119,13 @@ func settle(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
-	// Write the previous run's dirty pages back now, so that the next run
-	// is not measured while a checkpoint spreads a first sync's 1.3 GB over
-	// its window (the floors, measured first, run on a quiet server too).
+	return checkpoint(ctx, pool)
+}
+
+// checkpoint writes the server's dirty pages back now, so that the next run
+// is not measured while a checkpoint spreads a first sync's 1.3 GB over its
+// window (the floors, measured first, run on a quiet server too).
+func checkpoint(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
 		return fmt.Errorf("checkpoint (needs a superuser or pg_checkpoint): %w", err)
 	}

@@ -72,25 +72,18 @@ func TestFirstSyncByCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byKind, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct {
-		k string
-		n int
-	}, error) {
-		var v struct {
-			k string
-			n int
-		}
-		return v, r.Scan(&v.k, &v.n)
-	})
-	if err != nil {
+	byKind := map[string]int{}
+	var kind string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error { byKind[kind] = n; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(byKind) != len(res.TransitionsByKind) {
 		t.Errorf("the run tallied %d kinds of transition, history holds %d", len(res.TransitionsByKind), len(byKind))
 	}
-	for _, v := range byKind {
-		if res.TransitionsByKind[v.k] != v.n {
-			t.Errorf("transitions %q: the run tallied %d, history holds %d", v.k, res.TransitionsByKind[v.k], v.n)
+	for k, n := range byKind {
+		if res.TransitionsByKind[k] != n {
+			t.Errorf("transitions %q: the run tallied %d, history holds %d", k, res.TransitionsByKind[k], n)
 		}
 	}
 	h.assertHistoryChains(t)
