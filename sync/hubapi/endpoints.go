@@ -128,13 +128,14 @@ func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel,
 	var raws []json.RawMessage
 	if !json.Valid(body) {
 		raws, _ = salvageArrayBody(body)
-	} else if err := json.Unmarshal(body, &raws); err != nil {
+	} else if raws = splitArray(body); raws == nil {
+		err := json.Unmarshal(body, &raws) // not an array: says what it is
 		if isNull(body) {
 			return nil, nil, nil
 		}
 		return nil, nil, fmt.Errorf("shared numbers of client %s: answer is not an array: %w", clientID, err)
 	}
-	chans, bad := decodeRecords(raws, func(ch *Channel) string { return ch.ID })
+	chans, bad := decodeRecords(raws, decodeChannel, func(ch *Channel) string { return ch.ID })
 	for i := range chans {
 		if chans[i].ClientID == "" {
 			chans[i].ClientID = clientID
@@ -251,18 +252,66 @@ func decodeClientsPage(body []byte) (*ClientsPage, error) {
 	if len(env.Filters) > 0 {
 		_ = json.Unmarshal(env.Filters, &page.Filters) // echo only; a wrong shape is not worth failing for
 	}
-	page.Clients, page.Bad = decodeRecords(env.Clients, func(pc *PartnerClient) string { return pc.ID })
+	page.Clients, page.Bad = decodeRecords(env.Clients, decodeClient, func(pc *PartnerClient) string { return pc.ID })
 	return page, nil
+}
+
+// splitArray returns the elements of the JSON array body, which json.Valid
+// has accepted, as slices of it: one pass that follows strings and nesting
+// only, where json.Unmarshal into []json.RawMessage would check it all
+// again. It returns nil when body is not an array, and an empty slice for
+// an empty one.
+func splitArray(body []byte) []json.RawMessage {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '[' {
+		return nil
+	}
+	elems := []json.RawMessage{}
+	depth, inString, start := 0, false, -1
+	for i++; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+			if start < 0 {
+				start = i
+			}
+		case c == '{' || c == '[':
+			if start < 0 {
+				start = i
+			}
+			depth++
+		case depth > 0 && (c == '}' || c == ']'):
+			depth--
+		case depth == 0 && (c == ',' || c == ']'):
+			if start >= 0 {
+				elems = append(elems, bytes.TrimRight(body[start:i], " \t\r\n"))
+				start = -1
+			}
+			if c == ']' {
+				return elems
+			}
+		case start < 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n':
+			start = i // a number, true, false or null
+		}
+	}
+	return nil
 }
 
 // decodeRecords decodes each raw record on its own; the ones that fail, or
 // have no id, become BadRecords.
-func decodeRecords[T any](raws []json.RawMessage, id func(*T) string) ([]T, []BadRecord) {
+func decodeRecords[T any](raws []json.RawMessage, decode func([]byte, *T) error, id func(*T) string) ([]T, []BadRecord) {
 	good := make([]T, 0, len(raws))
 	var bad []BadRecord
 	for i, raw := range raws {
 		var v T
-		err := json.Unmarshal(raw, &v)
+		err := decode(raw, &v)
 		var syntaxErr *json.SyntaxError
 		switch {
 		case isNull(raw):

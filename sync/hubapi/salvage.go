@@ -130,7 +130,7 @@ func salvageClientsPage(body []byte) (*ClientsPage, bool) {
 	if err != nil {
 		return nil, false
 	}
-	page.Clients, page.Bad = decodeRecords(elems, func(pc *PartnerClient) string { return pc.ID })
+	page.Clients, page.Bad = decodeRecords(elems, decodeClient, func(pc *PartnerClient) string { return pc.ID })
 	return page, true
 }
 
