@@ -81,21 +81,25 @@ func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, e
 		}
 		q.Set("filters", string(f))
 	}
+	var (
+		salvaged *ClientsPage
+		ok       bool
+	)
 	body, err := c.do(ctx, call{
 		endpoint:   EndpointListClients,
 		method:     http.MethodGet,
 		path:       c.partnerPath() + "/clients",
 		query:      q,
 		idempotent: true,
-		salvage:    func(b []byte) bool { _, ok := salvageClientsPage(b); return ok },
+		// do checks that a body is valid JSON; one that is not comes back
+		// only when this salvaged it, so the body is not checked again.
+		salvage: func(b []byte) bool { salvaged, ok = salvageClientsPage(b); return ok },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list clients at offset %d: %w", p.Offset, err)
 	}
-	if !json.Valid(body) {
-		if page, ok := salvageClientsPage(body); ok {
-			return page, nil
-		}
+	if ok {
+		return salvaged, nil
 	}
 	page, err := decodeClientsPage(body)
 	if err != nil {
@@ -115,20 +119,24 @@ func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel,
 	if err != nil {
 		return nil, nil, fmt.Errorf("shared numbers: %w", err)
 	}
+	var (
+		raws     []json.RawMessage
+		salvaged bool
+	)
 	body, err := c.do(ctx, call{
 		endpoint:   EndpointSharedNumbers,
 		method:     http.MethodGet,
 		path:       c.partnerPath() + "/clients/" + esc + "/shared_client_numbers",
 		idempotent: true,
-		salvage:    func(b []byte) bool { _, ok := salvageArrayBody(b); return ok },
+		salvage:    func(b []byte) bool { raws, salvaged = salvageArrayBody(b); return salvaged }, // as in ListClients
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("shared numbers of client %s: %w", clientID, err)
 	}
-	var raws []json.RawMessage
-	if !json.Valid(body) {
-		raws, _ = salvageArrayBody(body)
-	} else if raws = splitArray(body); raws == nil {
+	if !salvaged {
+		raws = splitArray(body)
+	}
+	if raws == nil && !salvaged {
 		err := json.Unmarshal(body, &raws) // not an array: says what it is
 		if isNull(body) {
 			return nil, nil, nil
