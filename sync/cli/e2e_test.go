@@ -412,6 +412,47 @@ func TestSyncKeepsAndCountsAnUnknownStatus(t *testing.T) {
 	}
 }
 
+// TestQuietResyncStillReportsWhatItSees: a re-sync leaves the records it
+// holds already undecoded (hubapi.SharedNumbersExcept), but still reports
+// what the contract asks of every run: an unknown enum value is counted and
+// logged once, a null the spec does not allow is logged once, and nothing
+// is written.
+func TestQuietResyncStillReportsWhatItSees(t *testing.T) {
+	t.Parallel()
+	h := setup(t, fakehub.Config{})
+	_, channelID := h.aChannel()
+	if err := h.hub.SetChannelField(channelID, "hub_status", "hyperspace"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.hub.SetChannelField(channelID, "is_oba", nil); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(0)
+	_, _, stderr := h.run(context.Background(), "sync") // run 2: every record as stored
+	var unknown, updated, inserted int
+	var list string
+	if err := h.pool.QueryRow(context.Background(), `SELECT unknown_values, unknown_value_list::text,
+		channels_updated + clients_updated, channels_inserted + clients_inserted FROM hub.sync_runs WHERE id = 2`).
+		Scan(&unknown, &list, &updated, &inserted); err != nil {
+		t.Fatal(err)
+	}
+	if unknown != 1 || !strings.Contains(list, `"channel.hub_status=hyperspace": 1`) {
+		t.Errorf("quiet run: unknown_values = %d, list %s; want 1 and the value", unknown, list)
+	}
+	if updated+inserted != 0 {
+		t.Errorf("quiet run wrote %d rows, want none", updated+inserted)
+	}
+	if c := strings.Count(stderr, "hyperspace"); c != 1 {
+		t.Errorf("quiet run logged the unknown value %d times, want once:\n%s", c, stderr)
+	}
+	if !strings.Contains(stderr, `field=is_oba`) && !strings.Contains(stderr, `"field":"is_oba"`) {
+		t.Errorf("quiet run did not log the null is_oba:\n%s", stderr)
+	}
+	if n := h.count(`SELECT count(*) FROM hub.channels WHERE id = $1 AND hub_status = 'hyperspace' AND is_oba IS NULL`, channelID); n != 1 {
+		t.Error("the channel is not stored as sent")
+	}
+}
+
 func TestSyncKeepsAnUnknownFieldInRaw(t *testing.T) {
 	t.Parallel()
 	h := setup(t, fakehub.Config{})

@@ -115,6 +115,16 @@ func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, e
 // status is returned with Status nil; a channel without client_id gets
 // clientID.
 func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel, []BadRecord, error) {
+	return c.SharedNumbersExcept(ctx, clientID, nil)
+}
+
+// SharedNumbersExcept is SharedNumbers for a caller that holds some of the
+// channels already: known is given each record of a well-formed answer as
+// its compacted bytes (what Channel.Raw would hold), before it is decoded,
+// and a record it reports as known is left out of the result undecoded.
+// Decoding is most of what a fetch costs the client, and a re-sync holds
+// almost every record already. A nil known is SharedNumbers.
+func (c *Client) SharedNumbersExcept(ctx context.Context, clientID string, known func(raw json.RawMessage) bool) ([]Channel, []BadRecord, error) {
 	esc, err := escapeID(clientID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("shared numbers: %w", err)
@@ -143,13 +153,34 @@ func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel,
 		}
 		return nil, nil, fmt.Errorf("shared numbers of client %s: answer is not an array: %w", clientID, err)
 	}
+	if known != nil && !salvaged { // compact assumes valid JSON: a salvaged answer is decoded whole
+		kept, at := raws[:0], make([]int, 0, len(raws))
+		for i, raw := range raws {
+			if !known(compact(raw)) {
+				kept, at = append(kept, raw), append(at, i)
+			}
+		}
+		if len(kept) < len(raws) {
+			chans, bad := decodeRecords(kept, decodeChannel, func(ch *Channel) string { return ch.ID })
+			for i := range bad {
+				bad[i].Index = at[bad[i].Index] // the record's place in the answer
+			}
+			return fillClientID(chans, clientID), bad, nil
+		}
+	}
 	chans, bad := decodeRecords(raws, decodeChannel, func(ch *Channel) string { return ch.ID })
+	return fillClientID(chans, clientID), bad, nil
+}
+
+// fillClientID gives the channels that came without a client_id the client
+// they were listed under.
+func fillClientID(chans []Channel, clientID string) []Channel {
 	for i := range chans {
 		if chans[i].ClientID == "" {
 			chans[i].ClientID = clientID
 		}
 	}
-	return chans, bad, nil
+	return chans
 }
 
 // ClientUpdate is the body of UpdateClient; nil fields are left unchanged.

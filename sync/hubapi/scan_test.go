@@ -2,7 +2,11 @@ package hubapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -82,5 +86,41 @@ func checkSplit(t *testing.T, in []byte) {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Errorf("splitArray(%q)[%d] = %q, want %q", in, i, got[i], want[i])
 		}
+	}
+}
+
+// TestSharedNumbersExceptLeavesKnownRecordsUndecoded: known sees each
+// record's compacted bytes; the ones it knows are left out, the rest decoded
+// as SharedNumbers would, and a bad record keeps its place in the answer.
+func TestSharedNumbersExceptLeavesKnownRecordsUndecoded(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, "[ {\"id\": \"ch1\", \"status\": \"ready\"},\n"+
+			`{"id":"ch2","status":"error"}, {"status":"ready"}, {"id":"ch4","status":5} ]`)
+	})
+	cl := newTestClient(t, srv.URL, nil)
+	var seen []string
+	known := func(raw json.RawMessage) bool {
+		seen = append(seen, string(raw))
+		return string(raw) == `{"id":"ch1","status":"ready"}`
+	}
+	chans, bad, err := cl.SharedNumbersExcept(context.Background(), "c1", known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"id":"ch1","status":"ready"}`, `{"id":"ch2","status":"error"}`, `{"status":"ready"}`, `{"id":"ch4","status":5}`}
+	if !slices.Equal(seen, want) {
+		t.Errorf("known was given %q, want the compacted records %q", seen, want)
+	}
+	if len(chans) != 1 || chans[0].ID != "ch2" || chans[0].ClientID != "c1" || string(chans[0].Raw) != want[1] {
+		t.Errorf("decoded channels = %+v, want ch2 alone (client c1)", chans)
+	}
+	if len(bad) != 2 || bad[0].Index != 2 || !errors.Is(bad[0].Err, ErrMissingID) || bad[1].Index != 3 || bad[1].ID != "ch4" {
+		t.Errorf("bad records = %+v, want the record without id at 2 and ch4 at 3", bad)
+	}
+
+	all, _, err := cl.SharedNumbers(context.Background(), "c1")
+	if err != nil || len(all) != 2 || all[0].ID != "ch1" {
+		t.Errorf("SharedNumbers = %+v, %v; want ch1 and ch2", all, err)
 	}
 }

@@ -19,16 +19,16 @@ type pagePlan struct {
 	allNew                bool
 }
 
-// planPage compares a page with what is stored, outside any transaction: it
-// reads the stored content hashes of the page's clients and of the channels
-// stored under them (one read-only statement, PageStored) and keeps the rows
-// that differ. A quiet page ends here, having written nothing. good[i] are
-// client i's channels to write; bad clients, and the channels in seenOnly[i],
-// are only recorded as seen. The lister hands on each client once per run; a
+// planPage compares a page with what is stored, outside any transaction: the
+// stored content hashes of the page's clients and of the channels stored
+// under them, which the lister read (lookUpStored), and keeps the rows that
+// differ. A quiet page ends here, having written nothing. good[i] are client
+// i's channels to write; bad clients, and the channels in seenOnly[i] and
+// pw.known[i] (left undecoded as unchanged), are only recorded as seen. The lister hands on each client once per run; a
 // channel that two clients of a page list is written once, and one listed
 // again on a later page (it moved while the run went on) is written again, as
 // it was then seen.
-func (r *run) planPage(ctx context.Context, pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *timeParser) (pagePlan, error) {
+func (r *run) planPage(pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *timeParser) (pagePlan, error) {
 	var pl pagePlan
 	pl.clientIDs = make([]string, 0, len(pw.clients))
 	for _, c := range pw.clients {
@@ -40,10 +40,12 @@ func (r *run) planPage(ctx context.Context, pw *pageWork, good [][]*hubapi.Chann
 		if pw.failed[i] != nil {
 			continue
 		}
-		for _, id := range seenOnly[i] {
-			if !inPage[id] {
-				inPage[id] = true
-				pl.channelIDs = append(pl.channelIDs, id)
+		for _, ids := range [2][]string{pw.known[i], seenOnly[i]} {
+			for _, id := range ids {
+				if !inPage[id] {
+					inPage[id] = true
+					pl.channelIDs = append(pl.channelIDs, id)
+				}
 			}
 		}
 		for _, ch := range good[i] {
@@ -56,23 +58,7 @@ func (r *run) planPage(ctx context.Context, pw *pageWork, good [][]*hubapi.Chann
 		}
 	}
 
-	// A first sync asks nothing: the partner had no rows when the run
-	// started, and a page's PageStored would only find the run's own. It
-	// cost more than that: planned against tables that grow faster than
-	// their statistics, the lookups ran with parallel workers (seen in
-	// pg_stat_activity); without them Postgres's CPU time for a first sync
-	// of 100,000 clients fell from 55-66 s to 26-34 s in hand runs.
-	var stored []db.PageStoredRow
-	if !r.firstSync {
-		err := r.retryDB(ctx, "read the page's stored rows", func() error {
-			var err error
-			stored, err = db.New(r.s.cfg.Pool).PageStored(ctx, db.PageStoredParams{PartnerID: r.s.cfg.PartnerID, ClientIds: pl.clientIDs})
-			return err
-		})
-		if err != nil {
-			return pl, fmt.Errorf("read the page's stored rows: %w", err)
-		}
-	}
+	stored := pw.stored                          // see lookUpStored
 	var prev, prevCh map[string]db.PageStoredRow // nil when nothing is stored: every lookup misses
 	if len(stored) > 0 {
 		prev = make(map[string]db.PageStoredRow, len(pl.clientIDs))

@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tidwall/gjson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hubsync/hubsync/db"
@@ -28,7 +31,15 @@ type pageWork struct {
 	channels    [][]hubapi.Channel // per client, filled by the fetchers
 	badChannels [][]hubapi.BadRecord
 	failed      []error // per client: why its channels could not be fetched
-	fetched     sync.WaitGroup
+	// known[i] are the ids of client i's channels whose record was what is
+	// stored, so the fetcher left it undecoded (see knownChannel).
+	known   [][]string
+	fetched sync.WaitGroup
+	// What is stored for the page's clients and their channels (PageStored,
+	// asked by the lister before the page's fetches), and its channels by
+	// content hash; both nil on a first sync.
+	stored   []db.PageStoredRow
+	storedCh map[[sha256.Size]byte]db.PageStoredRow
 }
 
 // pageItem is one client of a page as the lister hands it on.
@@ -64,9 +75,13 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 				channels:    make([][]hubapi.Channel, len(items)),
 				badChannels: make([][]hubapi.BadRecord, len(items)),
 				failed:      make([]error, len(items)),
+				known:       make([][]string, len(items)),
 			}
 			for i, it := range items {
 				pw.clients[i], pw.bad[i] = it.client, it.bad
+			}
+			if err := r.lookUpStored(ctx, pw); err != nil {
+				return err
 			}
 			select {
 			case listedPages <- pw:
@@ -88,7 +103,11 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 	for range r.s.cfg.Concurrency {
 		g.Go(func() error {
 			for j := range jobs {
-				chs, bad, err := r.s.cfg.API.SharedNumbers(ctx, j.pw.clients[j.i].ID)
+				var known func(json.RawMessage) bool
+				if j.pw.storedCh != nil {
+					known = func(raw json.RawMessage) bool { return r.knownChannel(j.pw, j.i, raw) }
+				}
+				chs, bad, err := r.s.cfg.API.SharedNumbersExcept(ctx, j.pw.clients[j.i].ID, known)
 				if err != nil {
 					j.pw.failed[j.i] = err
 				} else {
@@ -143,6 +162,69 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 	go func() { writers.Wait(); close(writersDone) }()
 	err := g.Wait()
 	return listed && err == nil, err
+}
+
+// lookUpStored reads what is stored for pw's clients and the channels stored
+// under them (PageStored: one read-only statement), so that the fetchers can
+// leave unchanged channel records undecoded and planPage can skip unchanged
+// rows. A first sync asks nothing: the partner had no rows when the run
+// started, and the lookup would only find the run's own. It cost more than
+// that: planned against tables that grow faster than their statistics, the
+// lookups ran with parallel workers (seen in pg_stat_activity); without
+// them Postgres's CPU time for a first sync of 100,000 clients fell from
+// 55-66 s to 26-34 s in hand runs.
+//
+// The lister asks it, a page ahead of the fetches, so that it overlaps them.
+// The rows it reads change only by this run's own pages, which each write
+// their own clients and the channels listed under them (a channel that
+// moves between pages is new to the page it moved to, as it was before),
+// or by a `clients update` write-through, which the upserts' own checks
+// tolerate as before.
+func (r *run) lookUpStored(ctx context.Context, pw *pageWork) error {
+	if r.firstSync {
+		return nil
+	}
+	ids := make([]string, len(pw.clients))
+	for i := range pw.clients {
+		ids[i] = pw.clients[i].ID
+	}
+	err := r.retryDB(ctx, "read the page's stored rows", func() error {
+		var err error
+		pw.stored, err = db.New(r.s.cfg.Pool).PageStored(ctx, db.PageStoredParams{PartnerID: r.s.cfg.PartnerID, ClientIds: ids})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the page's stored rows: %w", err)
+	}
+	pw.storedCh = make(map[[sha256.Size]byte]db.PageStoredRow, len(pw.stored))
+	for _, s := range pw.stored {
+		if s.Entity == "channel" && len(s.ContentHash) == sha256.Size {
+			pw.storedCh[[sha256.Size]byte(s.ContentHash)] = s
+		}
+	}
+	return nil
+}
+
+// knownChannel reports whether raw, a channel record of client i of pw, is
+// what is stored: the same content hash, a live row, under that client.
+// Such a record is not decoded, checked or written: it was all that when
+// stored. Only what a run reports of every record it sees is done: nulls
+// the spec does not allow, and values outside the documented enums, read
+// from the bytes (gjson) rather than by decoding them.
+func (r *run) knownChannel(pw *pageWork, i int, raw json.RawMessage) bool {
+	s, ok := pw.storedCh[sha256.Sum256(raw)]
+	if !ok || s.Removed || s.ClientID != pw.clients[i].ID {
+		return false
+	}
+	r.noteNulls("channel", s.ID, raw, channelNotNullable, &r.channelNulls)
+	for k, v := range gjson.GetManyBytes(raw, enumFields[:]...) {
+		if v.Type == gjson.String {
+			str := v.String()
+			r.noteUnknown(enumAttrs[k].attr, &str, enumAttrs[k].known)
+		}
+	}
+	pw.known[i] = append(pw.known[i], s.ID)
+	return true
 }
 
 // list pages through the clients, handing each page to emit. It pages again
@@ -406,7 +488,7 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	}
 
 	tp := timeParser{warn: r.warnTime}
-	pl, err := r.planPage(ctx, pw, good, seenOnly, &tp)
+	pl, err := r.planPage(pw, good, seenOnly, &tp)
 	if err != nil {
 		return err
 	}
@@ -554,10 +636,24 @@ func (r *run) writeProgress(ctx context.Context, written *int) error {
 	return nil
 }
 
+// enumAttrs are the channel fields with documented values, as noteUnknown
+// names them; enumFields are their JSON names, in the same order.
+var (
+	enumAttrs = [...]struct {
+		attr  string
+		known func(string) bool
+	}{
+		{"channel.status", hubapi.IsKnownChannelStatus},
+		{"channel.availability_status", hubapi.IsKnownAvailabilityStatus},
+		{"channel.hub_status", hubapi.IsKnownHubStatus},
+		{"channel.current_limit", hubapi.IsKnownCurrentLimit},
+		{"channel.current_quality_rating", hubapi.IsKnownQualityRating},
+	}
+	enumFields = [...]string{"status", "availability_status", "hub_status", "current_limit", "current_quality_rating"}
+)
+
 func (r *run) noteUnknownChannel(ch *hubapi.Channel) {
-	r.noteUnknown("channel.status", ch.Status, hubapi.IsKnownChannelStatus)
-	r.noteUnknown("channel.availability_status", ch.AvailabilityStatus, hubapi.IsKnownAvailabilityStatus)
-	r.noteUnknown("channel.hub_status", ch.HubStatus, hubapi.IsKnownHubStatus)
-	r.noteUnknown("channel.current_limit", ch.CurrentLimit, hubapi.IsKnownCurrentLimit)
-	r.noteUnknown("channel.current_quality_rating", ch.CurrentQualityRating, hubapi.IsKnownQualityRating)
+	for k, v := range [...]*string{ch.Status, ch.AvailabilityStatus, ch.HubStatus, ch.CurrentLimit, ch.CurrentQualityRating} {
+		r.noteUnknown(enumAttrs[k].attr, v, enumAttrs[k].known)
+	}
 }
