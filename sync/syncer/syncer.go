@@ -218,7 +218,7 @@ type run struct {
 	warnedTime                int // unparseable timestamps logged
 	pagesWritten              int // pages committed, for recordProgress
 	// firstSync: the partner had nothing stored when the run started, so
-	// pages skip PageStored and go straight to COPY (see planPage).
+	// pages skip PageStored and go straight to COPY (see lookUpStored).
 	firstSync bool
 
 	// Ids seen since the last flushSeen, for hub.sync_run_seen.
