@@ -295,8 +295,8 @@ func decodeClientsPage(body []byte) (*ClientsPage, error) {
 	return page, nil
 }
 
-// splitArray returns the elements of the JSON array body, which json.Valid
-// has accepted, as slices of it: one pass that follows strings and nesting
+// splitArray returns the elements of the JSON array body, which do has
+// checked to be valid JSON, as slices of it: one pass that follows strings and nesting
 // only, where json.Unmarshal into []json.RawMessage would check it all
 // again. It returns nil when body is not an array, and an empty slice for
 // an empty one.

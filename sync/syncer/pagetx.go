@@ -23,12 +23,12 @@ type pagePlan struct {
 // stored content hashes of the page's clients and of the channels stored
 // under them, which the lister read (lookUpStored), and keeps the rows that
 // differ. A quiet page ends here, having written nothing. good[i] are client
-// i's channels to write; bad clients, and the channels in seenOnly[i] and
-// pw.known[i] (left undecoded as unchanged), are only recorded as seen. The lister hands on each client once per run; a
-// channel that two clients of a page list is written once, and one listed
-// again on a later page (it moved while the run went on) is written again, as
-// it was then seen.
-func (r *run) planPage(pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *timeParser) (pagePlan, error) {
+// i's channels to write; bad clients, and the channels in seenOnly[i] and in
+// pw.known[i] (left undecoded as unchanged), are only recorded as seen. The
+// lister hands on each client once per run; a channel that two clients of a
+// page list is written once, and one listed again on a later page (it moved
+// while the run went on) is written again, as it was then seen.
+func planPage(pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *timeParser) pagePlan {
 	var pl pagePlan
 	pl.clientIDs = make([]string, 0, len(pw.clients))
 	for _, c := range pw.clients {
@@ -95,7 +95,7 @@ func (r *run) planPage(pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]stri
 		}
 		pl.channels = append(pl.channels, newChannelRow(ch, h, tp))
 	}
-	return pl, nil
+	return pl
 }
 
 // writePageTx writes a page's plan in tx: by COPY when none of its clients

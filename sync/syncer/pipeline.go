@@ -488,13 +488,10 @@ func (r *run) writePage(ctx context.Context, pw *pageWork) error {
 	}
 
 	tp := timeParser{warn: r.warnTime}
-	pl, err := r.planPage(pw, good, seenOnly, &tp)
-	if err != nil {
-		return err
-	}
+	pl := planPage(pw, good, seenOnly, &tp)
 	var t pageTally
 	if len(pl.clients)+len(pl.channels) > 0 {
-		err = r.retryDB(ctx, "write page", func() error {
+		err := r.retryDB(ctx, "write page", func() error {
 			return pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
 				var err error
 				t, err = r.writePageTx(ctx, tx, &pl)
