@@ -144,43 +144,39 @@ func (c *Client) SharedNumbersExcept(ctx context.Context, clientID string, known
 		return nil, nil, fmt.Errorf("shared numbers of client %s: %w", clientID, err)
 	}
 	if !salvaged {
-		raws = splitArray(body)
-	}
-	if raws == nil && !salvaged {
-		err := json.Unmarshal(body, &raws) // not an array: says what it is
-		if isNull(body) {
-			return nil, nil, nil
+		if raws = splitArray(body); raws == nil {
+			if isNull(body) {
+				return nil, nil, nil
+			}
+			err := json.Unmarshal(body, &raws) // says what it is instead
+			return nil, nil, fmt.Errorf("shared numbers of client %s: answer is not an array: %w", clientID, err)
 		}
-		return nil, nil, fmt.Errorf("shared numbers of client %s: answer is not an array: %w", clientID, err)
 	}
-	if known != nil && !salvaged { // compact assumes valid JSON: a salvaged answer is decoded whole
-		kept, at := raws[:0], make([]int, 0, len(raws))
+	// at is where each record left to decode stands in the answer, once
+	// known has left some out. compact assumes valid JSON: a salvaged
+	// answer is decoded whole.
+	var at []int
+	if known != nil && !salvaged {
+		kept := raws[:0]
 		for i, raw := range raws {
-			if !known(compact(raw)) {
+			if raw = compact(raw); !known(raw) {
 				kept, at = append(kept, raw), append(at, i)
 			}
 		}
-		if len(kept) < len(raws) {
-			chans, bad := decodeRecords(kept, decodeChannel, func(ch *Channel) string { return ch.ID })
-			for i := range bad {
-				bad[i].Index = at[bad[i].Index] // the record's place in the answer
-			}
-			return fillClientID(chans, clientID), bad, nil
-		}
+		raws = kept
 	}
 	chans, bad := decodeRecords(raws, decodeChannel, func(ch *Channel) string { return ch.ID })
-	return fillClientID(chans, clientID), bad, nil
-}
-
-// fillClientID gives the channels that came without a client_id the client
-// they were listed under.
-func fillClientID(chans []Channel, clientID string) []Channel {
+	if at != nil {
+		for i := range bad {
+			bad[i].Index = at[bad[i].Index]
+		}
+	}
 	for i := range chans {
 		if chans[i].ClientID == "" {
 			chans[i].ClientID = clientID
 		}
 	}
-	return chans
+	return chans, bad, nil
 }
 
 // ClientUpdate is the body of UpdateClient; nil fields are left unchanged.
@@ -306,25 +302,16 @@ func splitArray(body []byte) []json.RawMessage {
 		return nil
 	}
 	elems := []json.RawMessage{}
-	depth, inString, start := 0, false, -1
+	depth, start := 0, -1
 	for i++; i < len(body); i++ {
 		c := body[i]
+		if start < 0 && !isSpace(c) && (depth > 0 || (c != ',' && c != ']')) {
+			start = i // an element begins
+		}
 		switch {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
 		case c == '"':
-			inString = true
-			if start < 0 {
-				start = i
-			}
+			i = stringEnd(body, i)
 		case c == '{' || c == '[':
-			if start < 0 {
-				start = i
-			}
 			depth++
 		case depth > 0 && (c == '}' || c == ']'):
 			depth--
@@ -336,8 +323,6 @@ func splitArray(body []byte) []json.RawMessage {
 			if c == ']' {
 				return elems
 			}
-		case start < 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n':
-			start = i // a number, true, false or null
 		}
 	}
 	return nil

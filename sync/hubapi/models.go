@@ -321,24 +321,18 @@ func compact(b []byte) json.RawMessage {
 	if i < 0 {
 		return b
 	}
-	out := make([]byte, i, len(b))
-	copy(out, b[:i])
-	inString := false
-	for ; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case inString:
-			out = append(out, c)
-			if c == '\\' && i+1 < len(b) {
-				i++
-				out = append(out, b[i])
-			} else if c == '"' {
-				inString = false
-			}
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+	out := append(make([]byte, 0, len(b)), b[:i]...)
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			end := stringEnd(b, i) + 1
+			out = append(out, b[i:min(end, len(b))]...)
+			i = end
+		case isSpace(c):
+			i++
 		default:
 			out = append(out, c)
-			inString = c == '"'
+			i++
 		}
 	}
 	return out
@@ -346,20 +340,30 @@ func compact(b []byte) json.RawMessage {
 
 // firstSpace is the index of b's first whitespace outside a string, or -1.
 func firstSpace(b []byte) int {
-	inString := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
 		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i = stringEnd(b, i)
+		case isSpace(c):
 			return i
 		}
 	}
 	return -1
 }
+
+// stringEnd is the index of the quote that closes the JSON string opening
+// at b[i], or len(b) when it is not closed.
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(b)
+}
+
+// isSpace reports whether c is JSON whitespace.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
