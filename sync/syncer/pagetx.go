@@ -58,20 +58,11 @@ func planPage(pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *t
 		}
 	}
 
-	stored := pw.stored                          // see lookUpStored
-	var prev, prevCh map[string]db.PageStoredRow // nil when nothing is stored: every lookup misses
-	if len(stored) > 0 {
-		prev = make(map[string]db.PageStoredRow, len(pl.clientIDs))
-		prevCh = make(map[string]db.PageStoredRow, len(pl.channelIDs))
+	var st storedPage // nothing stored: every lookup misses
+	if pw.stored != nil {
+		st = *pw.stored
 	}
-	for _, s := range stored {
-		if s.Entity == "client" {
-			prev[s.ID] = s
-		} else {
-			prevCh[s.ID] = s
-		}
-	}
-	pl.allNew = len(stored) == 0
+	pl.allNew = len(st.clients)+len(st.channels) == 0
 	if pl.allNew { // every row is written
 		pl.clients = make([]clientRow, 0, len(pw.clients))
 		pl.channels = make([]channelRow, 0, len(chans))
@@ -83,14 +74,14 @@ func planPage(pw *pageWork, good [][]*hubapi.Channel, seenOnly [][]string, tp *t
 			continue
 		}
 		h := contentHash(c.Raw)
-		if s, ok := prev[c.ID]; ok && !s.Removed && string(s.ContentHash) == string(h) {
+		if s, ok := st.clients[c.ID]; ok && !s.Removed && string(s.ContentHash) == string(h) {
 			continue
 		}
 		pl.clients = append(pl.clients, newClientRow(c, h, tp))
 	}
 	for _, ch := range chans {
 		h := contentHash(ch.Raw)
-		if s, ok := prevCh[ch.ID]; ok && !s.Removed && s.ClientID == ch.ClientID && string(s.ContentHash) == string(h) {
+		if s, ok := st.channels[ch.ID]; ok && !s.Removed && s.ClientID == ch.ClientID && string(s.ContentHash) == string(h) {
 			continue
 		}
 		pl.channels = append(pl.channels, newChannelRow(ch, h, tp))

@@ -35,11 +35,17 @@ type pageWork struct {
 	// stored, so the fetcher left it undecoded (see knownChannel).
 	known   [][]string
 	fetched sync.WaitGroup
-	// What is stored for the page's clients and their channels (PageStored,
-	// asked by the lister before the page's fetches), and its channels by
-	// content hash; both nil on a first sync.
-	stored   []db.PageStoredRow
-	storedCh map[[sha256.Size]byte]db.PageStoredRow
+	// stored is what is stored for the page's clients and their channels,
+	// read by the lister before the page's fetches (lookUpStored); nil on a
+	// first sync.
+	stored *storedPage
+}
+
+// storedPage is PageStored's answer for a page, by id and, for channels,
+// by content hash too.
+type storedPage struct {
+	clients, channels map[string]db.PageStoredRow
+	channelsByHash    map[[sha256.Size]byte]db.PageStoredRow
 }
 
 // pageItem is one client of a page as the lister hands it on.
@@ -104,7 +110,7 @@ func (r *run) pipeline(ctx context.Context) (bool, error) {
 		g.Go(func() error {
 			for j := range jobs {
 				var known func(json.RawMessage) bool
-				if j.pw.storedCh != nil {
+				if j.pw.stored != nil {
 					known = func(raw json.RawMessage) bool { return r.knownChannel(j.pw, j.i, raw) }
 				}
 				chs, bad, err := r.s.cfg.API.SharedNumbersExcept(ctx, j.pw.clients[j.i].ID, known)
@@ -188,20 +194,28 @@ func (r *run) lookUpStored(ctx context.Context, pw *pageWork) error {
 	for i := range pw.clients {
 		ids[i] = pw.clients[i].ID
 	}
+	var rows []db.PageStoredRow
 	err := r.retryDB(ctx, "read the page's stored rows", func() error {
 		var err error
-		pw.stored, err = db.New(r.s.cfg.Pool).PageStored(ctx, db.PageStoredParams{PartnerID: r.s.cfg.PartnerID, ClientIds: ids})
+		rows, err = db.New(r.s.cfg.Pool).PageStored(ctx, db.PageStoredParams{PartnerID: r.s.cfg.PartnerID, ClientIds: ids})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("read the page's stored rows: %w", err)
 	}
-	pw.storedCh = make(map[[sha256.Size]byte]db.PageStoredRow, len(pw.stored))
-	for _, s := range pw.stored {
-		if s.Entity == "channel" && len(s.ContentHash) == sha256.Size {
-			pw.storedCh[[sha256.Size]byte(s.ContentHash)] = s
+	st := &storedPage{clients: map[string]db.PageStoredRow{}, channels: map[string]db.PageStoredRow{},
+		channelsByHash: make(map[[sha256.Size]byte]db.PageStoredRow, len(rows))}
+	for _, row := range rows {
+		if row.Entity == "client" {
+			st.clients[row.ID] = row
+			continue
+		}
+		st.channels[row.ID] = row
+		if len(row.ContentHash) == sha256.Size {
+			st.channelsByHash[[sha256.Size]byte(row.ContentHash)] = row
 		}
 	}
+	pw.stored = st
 	return nil
 }
 
@@ -212,15 +226,15 @@ func (r *run) lookUpStored(ctx context.Context, pw *pageWork) error {
 // the spec does not allow, and values outside the documented enums, read
 // from the bytes (gjson) rather than by decoding them.
 func (r *run) knownChannel(pw *pageWork, i int, raw json.RawMessage) bool {
-	s, ok := pw.storedCh[sha256.Sum256(raw)]
+	s, ok := pw.stored.channelsByHash[sha256.Sum256(raw)]
 	if !ok || s.Removed || s.ClientID != pw.clients[i].ID {
 		return false
 	}
 	r.noteNulls("channel", s.ID, raw, channelNotNullable, &r.channelNulls)
-	for k, v := range gjson.GetManyBytes(raw, enumFields[:]...) {
-		if v.Type == gjson.String {
+	for _, e := range channelEnums {
+		if v := gjson.GetBytes(raw, e.field); v.Type == gjson.String {
 			str := v.String()
-			r.noteUnknown(enumAttrs[k].attr, &str, enumAttrs[k].known)
+			r.noteUnknown(e.attr, &str, e.known)
 		}
 	}
 	pw.known[i] = append(pw.known[i], s.ID)
@@ -633,24 +647,21 @@ func (r *run) writeProgress(ctx context.Context, written *int) error {
 	return nil
 }
 
-// enumAttrs are the channel fields with documented values, as noteUnknown
-// names them; enumFields are their JSON names, in the same order.
-var (
-	enumAttrs = [...]struct {
-		attr  string
-		known func(string) bool
-	}{
-		{"channel.status", hubapi.IsKnownChannelStatus},
-		{"channel.availability_status", hubapi.IsKnownAvailabilityStatus},
-		{"channel.hub_status", hubapi.IsKnownHubStatus},
-		{"channel.current_limit", hubapi.IsKnownCurrentLimit},
-		{"channel.current_quality_rating", hubapi.IsKnownQualityRating},
-	}
-	enumFields = [...]string{"status", "availability_status", "hub_status", "current_limit", "current_quality_rating"}
-)
+// channelEnums are the channel fields with documented values: their JSON
+// name, their name for noteUnknown, and their check.
+var channelEnums = [...]struct {
+	field, attr string
+	known       func(string) bool
+}{
+	{"status", "channel.status", hubapi.IsKnownChannelStatus},
+	{"availability_status", "channel.availability_status", hubapi.IsKnownAvailabilityStatus},
+	{"hub_status", "channel.hub_status", hubapi.IsKnownHubStatus},
+	{"current_limit", "channel.current_limit", hubapi.IsKnownCurrentLimit},
+	{"current_quality_rating", "channel.current_quality_rating", hubapi.IsKnownQualityRating},
+}
 
 func (r *run) noteUnknownChannel(ch *hubapi.Channel) {
-	for k, v := range [...]*string{ch.Status, ch.AvailabilityStatus, ch.HubStatus, ch.CurrentLimit, ch.CurrentQualityRating} {
-		r.noteUnknown(enumAttrs[k].attr, v, enumAttrs[k].known)
+	for k, v := range [len(channelEnums)]*string{ch.Status, ch.AvailabilityStatus, ch.HubStatus, ch.CurrentLimit, ch.CurrentQualityRating} {
+		r.noteUnknown(channelEnums[k].attr, v, channelEnums[k].known)
 	}
 }

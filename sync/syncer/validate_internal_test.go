@@ -61,7 +61,7 @@ func TestKnownChannel(t *testing.T) {
 	} {
 		r := &run{s: New(Config{Pool: &pgxpool.Pool{}, API: &hubapi.Client{}}), log: slog.New(slog.DiscardHandler), unknown: map[string]int{}}
 		pw := &pageWork{clients: []hubapi.PartnerClient{{ID: c.client}}, known: make([][]string, 1),
-			storedCh: map[[sha256.Size]byte]db.PageStoredRow{[sha256.Size]byte(c.stored.ContentHash): c.stored}}
+			stored: &storedPage{channelsByHash: map[[sha256.Size]byte]db.PageStoredRow{[sha256.Size]byte(c.stored.ContentHash): c.stored}}}
 		got := r.knownChannel(pw, 0, c.raw)
 		if got != c.want {
 			t.Errorf("%s: knownChannel = %v, want %v", c.name, got, c.want)
