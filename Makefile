@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 export DATABASE_URL ?= postgres://postgres@localhost:5432/postgres?sslmode=disable
 
-.PHONY: help build test test-short generate lint demo bench docs db-up clean
+.PHONY: help build test generate lint demo bench docs db-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,10 +27,10 @@ lint: ## gofmt, go vet, and a check that db/ matches queries/
 	$(GO) tool sqlc diff
 
 demo: db-up ## simulator + two syncs with churn between + a summary and example queries
-	$(GO) run ./sync/demo
+	$(GO) run ./cmd/demo
 
 bench: db-up ## performance scenarios against the simulator and real Postgres; prints a table
-	$(GO) run ./sync/bench
+	$(GO) run ./cmd/bench
 
 docs: db-up ## regenerate docs/data-dictionary.md from the database's comments
 	$(GO) run ./cmd/hubsync docs --out docs/data-dictionary.md

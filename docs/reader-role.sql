@@ -67,7 +67,7 @@ ALTER ROLE :"login" SET idle_in_transaction_session_timeout = '10min';
 ALTER ROLE :"login" SET lock_timeout = '30s';
 -- JIT compilation costs more than it saves on these queries: 0.1 to 2
 -- seconds of compiling for queries with under a second of work (compare
--- go run ./sync/analytics/querybench with and without -jit).
+-- go run ./cmd/querybench with and without -jit).
 ALTER ROLE :"login" SET jit = off;
 
 \endif

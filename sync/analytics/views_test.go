@@ -165,3 +165,24 @@ func TestClientOverview(t *testing.T) {
 		{"cl3", "Gone", "t", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "1", "NULL", "NULL", "NULL", ts(f.ago(2 * day))},
 	})
 }
+
+// TestViewsKeepPartnersApart: one database may hold several partners, and
+// every view answers per partner.
+func TestViewsKeepPartnersApart(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.channel(channel{ID: "ch1", ClientID: "cl1"}, step{f.ago(2 * day), "ready"})
+	// The same ids under another partner, in another status.
+	f.exec(`INSERT INTO hub.clients (partner_id, id, name, status, raw, content_hash) VALUES ('p2', 'cl1', 'Other', 'active', '{}', '\x00')`)
+	f.exec(`INSERT INTO hub.channels (partner_id, id, client_id, status, raw, content_hash, first_seen_at) VALUES ('p2', 'ch1', 'cl1', 'error', '{}', '\x00', $1)`, f.ago(2*day))
+	f.exec(`INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, to_value, changed_at) VALUES ('p2', 'channel', 'ch1', 'cl1', 'status', 'error', $1)`, f.ago(2*day))
+
+	for _, v := range []string{"current_channels", "channel_status_intervals", "daily_channel_status", "client_overview",
+		"channel_status_history", "client_status_history"} {
+		got := f.rows(`SELECT count(*) FROM information_schema.columns WHERE table_schema = 'hub' AND table_name = '` + v + `' AND column_name = 'partner_id'`)
+		checkRows(t, v+" has partner_id", got, [][]string{{"1"}})
+	}
+	got := f.rows(`SELECT partner_id, status, channels FROM hub.daily_channel_status
+		WHERE day = (now() AT TIME ZONE 'UTC')::date ORDER BY partner_id, status`)
+	checkRows(t, "daily_channel_status today", got, [][]string{{"p1", "ready", "1"}, {"p2", "error", "1"}})
+}

@@ -3,9 +3,9 @@
 // for every scenario in one run, next to the floors the sync cannot beat,
 // and prints one markdown table with a verdict per target.
 //
-//	go run ./sync/bench                  # full size, ~10 minutes; rewrites docs/performance.md
-//	go run ./sync/bench -quick           # a smaller smoke run, ~1 minute; prints only
-//	go run ./sync/bench -clients 20000   # any size; see -help
+//	go run ./cmd/bench                  # full size, ~10 minutes; rewrites docs/performance.md
+//	go run ./cmd/bench -quick           # a smaller smoke run, ~1 minute; prints only
+//	go run ./cmd/bench -clients 20000   # any size; see -help
 //
 // Scenarios, in this order, each on a scratch database that is dropped at the
 // end (CREATE DATABASE hubsync_bench_<pid>_<n> on the server in DATABASE_URL):

@@ -6,7 +6,7 @@
 // EXPLAIN (ANALYZE, BUFFERS) and prints a table of time, rows and plan. The
 // scratch database is dropped at the end.
 //
-//	go run ./sync/analytics/querybench [-readme README.md] [-v]
+//	go run ./cmd/querybench [-readme README.md] [-v]
 package main
 
 import (
