@@ -153,9 +153,9 @@ var queryCases = map[string]queryCase{
 		f.channel(channel{ID: "c1", ClientID: "cl1"}, step{f.ago(hour), "created"})
 		f.channel(channel{ID: "gone", ClientID: "cl1"}, step{f.ago(3 * day), "ready"}, step{f.ago(hour), ""})
 		return [][]string{
-			{"ready", "4", "57.1"},
-			{"error", "2", "28.6"},
-			{"created", "1", "14.3"},
+			{"p1", "ready", "4", "57.1"},
+			{"p1", "error", "2", "28.6"},
+			{"p1", "created", "1", "14.3"},
 		}
 	}},
 
