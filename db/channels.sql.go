@@ -7,6 +7,8 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const channelCountByStatus = `-- name: ChannelCountByStatus :many
@@ -44,7 +46,7 @@ func (q *Queries) ChannelCountByStatus(ctx context.Context, partnerID string) ([
 }
 
 const channelGet = `-- name: ChannelGet :one
-SELECT partner_id, id, client_id, status, availability_status, hub_status, current_limit, current_quality_rating, current_quality_update_event, phone_number, phone_name, certificate, default_language, ivr, verification_method, was_in_use, is_oba, settings_tier, settings_data_localization_region, settings_allowed_to_send_outbound, throughput_level, account_mode, is_migrated, has_inbox, version, created_at, cancelled_at, terminated_at, billing_started_at, raw, content_hash, first_seen_at, updated_at, removed_at FROM hub.channels WHERE partner_id = $1 AND id = $2
+SELECT partner_id, id, client_id, status, availability_status, hub_status, current_limit, current_quality_rating, current_quality_update_event, phone_number, phone_name, certificate, default_language, ivr, verification_method, was_in_use, is_oba, settings_tier, settings_data_localization_region, settings_allowed_to_send_outbound, throughput_level, account_mode, is_migrated, has_inbox, version, created_at, cancelled_at, terminated_at, billing_started_at, raw, raw_original, content_hash, first_seen_at, updated_at, removed_at FROM hub.channels WHERE partner_id = $1 AND id = $2
 `
 
 type ChannelGetParams struct {
@@ -86,6 +88,7 @@ func (q *Queries) ChannelGet(ctx context.Context, arg ChannelGetParams) (HubChan
 		&i.TerminatedAt,
 		&i.BillingStartedAt,
 		&i.Raw,
+		&i.RawOriginal,
 		&i.ContentHash,
 		&i.FirstSeenAt,
 		&i.UpdatedAt,
@@ -94,18 +97,41 @@ func (q *Queries) ChannelGet(ctx context.Context, arg ChannelGetParams) (HubChan
 	return i, err
 }
 
-const channelMarkRemoved = `-- name: ChannelMarkRemoved :one
+const channelLiveIDs = `-- name: ChannelLiveIDs :many
+SELECT c.id FROM hub.channels c WHERE c.partner_id = $1 AND c.removed_at IS NULL
+`
+
+// The partner's live channels, for the removal step (index-only).
+func (q *Queries) ChannelLiveIDs(ctx context.Context, partnerID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, channelLiveIDs, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const channelMarkRemoved = `-- name: ChannelMarkRemoved :many
 WITH gone AS (
     UPDATE hub.channels c
     SET removed_at = now(), updated_at = now()
-    WHERE c.partner_id = $1 AND c.removed_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
-                      WHERE s.run_id = $2 AND s.entity = 'channel' AND s.id = c.id)
+    WHERE c.partner_id = $1 AND c.id = ANY($2::text[]) AND c.removed_at IS NULL
     RETURNING c.id, c.client_id, c.status, c.availability_status, c.current_quality_rating, c.current_limit
 ),
 hist AS (
     INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
-    SELECT $1, 'channel', g.id, g.client_id, v.attribute, v.old, NULL, $2
+    SELECT $1, 'channel', g.id, g.client_id, v.attribute, v.old, NULL, $3
     FROM gone g
     CROSS JOIN LATERAL (VALUES
         ('status', g.status),
@@ -116,101 +142,168 @@ hist AS (
     WHERE v.attribute = 'status' OR v.old IS NOT NULL
     RETURNING attribute, from_value, to_value
 )
-SELECT (SELECT count(*) FROM gone)::int AS removed, coalesce((SELECT jsonb_object_agg(k, n) FROM (
-           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
-           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions
+SELECT 'removed'::text AS kind, NULL::text AS attribute, NULL::text AS from_value, NULL::text AS to_value,
+       count(*)::int AS n
+FROM gone
+UNION ALL
+SELECT 'transition', h.attribute, h.from_value, h.to_value, count(*)::int
+FROM hist h GROUP BY h.attribute, h.from_value, h.to_value
 `
 
 type ChannelMarkRemovedParams struct {
 	PartnerID string
-	RunID     int64
+	Ids       []string
+	RunID     pgtype.Int8
 }
 
 type ChannelMarkRemovedRow struct {
-	Removed     int32
-	Transitions []byte
+	Kind      string
+	Attribute pgtype.Text
+	FromValue pgtype.Text
+	ToValue   pgtype.Text
+	N         int32
 }
 
-// Marks removed every live channel the run did not see. Status always gets a
-// history row to NULL; the other tracked attributes do when they had a value.
-func (q *Queries) ChannelMarkRemoved(ctx context.Context, arg ChannelMarkRemovedParams) (ChannelMarkRemovedRow, error) {
-	row := q.db.QueryRow(ctx, channelMarkRemoved, arg.PartnerID, arg.RunID)
-	var i ChannelMarkRemovedRow
-	err := row.Scan(&i.Removed, &i.Transitions)
-	return i, err
+// Marks the given live channels removed. Status always gets a history row
+// to NULL; the other tracked attributes do when they had a value.
+func (q *Queries) ChannelMarkRemoved(ctx context.Context, arg ChannelMarkRemovedParams) ([]ChannelMarkRemovedRow, error) {
+	rows, err := q.db.Query(ctx, channelMarkRemoved, arg.PartnerID, arg.Ids, arg.RunID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChannelMarkRemovedRow{}
+	for rows.Next() {
+		var i ChannelMarkRemovedRow
+		if err := rows.Scan(
+			&i.Kind,
+			&i.Attribute,
+			&i.FromValue,
+			&i.ToValue,
+			&i.N,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const channelRemovalCount = `-- name: ChannelRemovalCount :one
-SELECT (SELECT count(*) FROM hub.channels c
-        WHERE c.partner_id = $1 AND c.removed_at IS NULL)::int AS live,
-       (SELECT count(*) FROM hub.channels c
-        WHERE c.partner_id = $1 AND c.removed_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
-                          WHERE s.run_id = $2 AND s.entity = 'channel' AND s.id = c.id))::int AS missing
+type ChannelStageCopyParams struct {
+	PartnerID                      string
+	ID                             string
+	ClientID                       string
+	Status                         pgtype.Text
+	AvailabilityStatus             pgtype.Text
+	HubStatus                      pgtype.Text
+	CurrentLimit                   pgtype.Text
+	CurrentQualityRating           pgtype.Text
+	CurrentQualityUpdateEvent      pgtype.Text
+	PhoneNumber                    pgtype.Text
+	PhoneName                      pgtype.Text
+	Certificate                    pgtype.Text
+	DefaultLanguage                pgtype.Text
+	Ivr                            pgtype.Bool
+	VerificationMethod             pgtype.Text
+	WasInUse                       pgtype.Bool
+	IsOba                          pgtype.Bool
+	SettingsTier                   pgtype.Text
+	SettingsDataLocalizationRegion pgtype.Text
+	SettingsAllowedToSendOutbound  pgtype.Bool
+	ThroughputLevel                pgtype.Text
+	AccountMode                    pgtype.Text
+	IsMigrated                     pgtype.Bool
+	HasInbox                       pgtype.Bool
+	Version                        pgtype.Int8
+	CreatedAt                      pgtype.Timestamptz
+	CancelledAt                    pgtype.Timestamptz
+	TerminatedAt                   pgtype.Timestamptz
+	BillingStartedAt               pgtype.Timestamptz
+	Raw                            []byte
+	RawOriginal                    []byte
+	ContentHash                    []byte
+}
+
+const channelStageCreate = `-- name: ChannelStageCreate :exec
+CREATE TEMP TABLE IF NOT EXISTS channels_stage (LIKE hub.channels INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 `
 
-type ChannelRemovalCountParams struct {
+// The session's staging table for channels (see staging/tables.sql).
+func (q *Queries) ChannelStageCreate(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, channelStageCreate)
+	return err
+}
+
+const channelStored = `-- name: ChannelStored :many
+SELECT c.id, c.client_id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS removed,
+       c.status, c.availability_status, c.hub_status, c.current_limit, c.current_quality_rating
+FROM hub.channels c
+WHERE c.client_id = ANY($1::text[]) AND c.partner_id = $2
+`
+
+type ChannelStoredParams struct {
+	ClientIds []string
 	PartnerID string
-	RunID     int64
 }
 
-type ChannelRemovalCountRow struct {
-	Live    int32
-	Missing int32
+type ChannelStoredRow struct {
+	ID                   string
+	ClientID             string
+	ContentHash          []byte
+	Removed              bool
+	Status               pgtype.Text
+	AvailabilityStatus   pgtype.Text
+	HubStatus            pgtype.Text
+	CurrentLimit         pgtype.Text
+	CurrentQualityRating pgtype.Text
 }
 
-// How many live channels the run would mark removed, out of how many.
-// Two scalar subqueries, so that the second can be a hash anti join (a
-// NOT EXISTS inside FILTER would be a lookup per live row).
-func (q *Queries) ChannelRemovalCount(ctx context.Context, arg ChannelRemovalCountParams) (ChannelRemovalCountRow, error) {
-	row := q.db.QueryRow(ctx, channelRemovalCount, arg.PartnerID, arg.RunID)
-	var i ChannelRemovalCountRow
-	err := row.Scan(&i.Live, &i.Missing)
-	return i, err
+// What is stored of the channels owned by the given clients, for the
+// syncer to skip unchanged ones (and still count their values outside the
+// documented enums).
+func (q *Queries) ChannelStored(ctx context.Context, arg ChannelStoredParams) ([]ChannelStoredRow, error) {
+	rows, err := q.db.Query(ctx, channelStored, arg.ClientIds, arg.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChannelStoredRow{}
+	for rows.Next() {
+		var i ChannelStoredRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ClientID,
+			&i.ContentHash,
+			&i.Removed,
+			&i.Status,
+			&i.AvailabilityStatus,
+			&i.HubStatus,
+			&i.CurrentLimit,
+			&i.CurrentQualityRating,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const channelUpsert = `-- name: ChannelUpsert :one
-WITH input AS (
-    SELECT (r).id AS id, (r).client_id AS client_id, (r).status AS status,
-        (r).availability_status AS availability_status, (r).hub_status AS hub_status,
-        (r).current_limit AS current_limit, (r).current_quality_rating AS current_quality_rating,
-        (r).current_quality_update_event AS current_quality_update_event,
-        (r).phone_number AS phone_number, (r).phone_name AS phone_name,
-        (r).certificate AS certificate, (r).default_language AS default_language, (r).ivr AS ivr,
-        (r).verification_method AS verification_method, (r).was_in_use AS was_in_use,
-        (r).is_oba AS is_oba, (r).settings_tier AS settings_tier,
-        (r).settings_data_localization_region AS settings_data_localization_region,
-        (r).settings_allowed_to_send_outbound AS settings_allowed_to_send_outbound,
-        (r).throughput_level AS throughput_level, (r).account_mode AS account_mode,
-        (r).is_migrated AS is_migrated, (r).has_inbox AS has_inbox, (r).version AS version,
-        (r).created_at AS created_at, (r).cancelled_at AS cancelled_at,
-        (r).terminated_at AS terminated_at, (r).billing_started_at AS billing_started_at,
-        (r).raw AS raw, (r).content_hash AS content_hash
-    FROM jsonb_populate_recordset(NULL::hub.channels, $1::jsonb) AS r
-),
-prev AS (
-    -- The rows as they were before this statement: every part of a statement
-    -- sees the same snapshot, so this is unaffected by the upsert below.
+const channelUpsert = `-- name: ChannelUpsert :many
+WITH prev AS (
     SELECT c.id, c.client_id, c.status, c.availability_status, c.current_quality_rating,
            c.current_limit, c.removed_at
     FROM hub.channels c
-    WHERE c.partner_id = $2 AND c.id = ANY(ARRAY(SELECT i.id FROM input i)) -- an index lookup, whatever the statistics say
+    JOIN channels_stage s ON s.partner_id = c.partner_id AND s.id = c.id
 ),
 up AS (
-    INSERT INTO hub.channels AS c (
-        partner_id, id, client_id, status, availability_status, hub_status, current_limit,
-        current_quality_rating, current_quality_update_event, phone_number, phone_name, certificate,
-        default_language, ivr, verification_method, was_in_use, is_oba, settings_tier,
-        settings_data_localization_region, settings_allowed_to_send_outbound, throughput_level,
-        account_mode, is_migrated, has_inbox, version, created_at, cancelled_at, terminated_at,
-        billing_started_at, raw, content_hash)
-    SELECT $2, i.id, i.client_id, i.status, i.availability_status, i.hub_status, i.current_limit,
-        i.current_quality_rating, i.current_quality_update_event, i.phone_number, i.phone_name, i.certificate,
-        i.default_language, i.ivr, i.verification_method, i.was_in_use, i.is_oba, i.settings_tier,
-        i.settings_data_localization_region, i.settings_allowed_to_send_outbound, i.throughput_level,
-        i.account_mode, i.is_migrated, i.has_inbox, i.version, i.created_at, i.cancelled_at, i.terminated_at,
-        i.billing_started_at, i.raw, i.content_hash
-    FROM input i
+    INSERT INTO hub.channels AS c
+    SELECT s.partner_id, s.id, s.client_id, s.status, s.availability_status, s.hub_status, s.current_limit, s.current_quality_rating, s.current_quality_update_event, s.phone_number, s.phone_name, s.certificate, s.default_language, s.ivr, s.verification_method, s.was_in_use, s.is_oba, s.settings_tier, s.settings_data_localization_region, s.settings_allowed_to_send_outbound, s.throughput_level, s.account_mode, s.is_migrated, s.has_inbox, s.version, s.created_at, s.cancelled_at, s.terminated_at, s.billing_started_at, s.raw, s.raw_original, s.content_hash, s.first_seen_at, s.updated_at, s.removed_at FROM channels_stage s
     ON CONFLICT (partner_id, id) DO UPDATE SET
         client_id = excluded.client_id, status = excluded.status,
         availability_status = excluded.availability_status, hub_status = excluded.hub_status,
@@ -226,7 +319,7 @@ up AS (
         is_migrated = excluded.is_migrated, has_inbox = excluded.has_inbox, version = excluded.version,
         created_at = excluded.created_at, cancelled_at = excluded.cancelled_at,
         terminated_at = excluded.terminated_at, billing_started_at = excluded.billing_started_at,
-        raw = excluded.raw, content_hash = excluded.content_hash,
+        raw = excluded.raw, raw_original = excluded.raw_original, content_hash = excluded.content_hash,
         updated_at = now(), removed_at = NULL
     WHERE c.content_hash IS DISTINCT FROM excluded.content_hash
        OR c.client_id IS DISTINCT FROM excluded.client_id
@@ -235,51 +328,72 @@ up AS (
 ),
 hist AS (
     INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
-    SELECT $2, 'channel', i.id, i.client_id, v.attribute,
+    SELECT s.partner_id, 'channel', s.id, s.client_id, v.attribute,
            CASE WHEN v.attribute = 'client_id' OR p.removed_at IS NULL THEN v.old END, v.new,
-           $3::bigint
-    FROM input i
-    JOIN up u ON u.id = i.id
-    LEFT JOIN prev p ON p.id = i.id
+           $1::bigint
+    FROM channels_stage s
+    JOIN up u ON u.id = s.id
+    LEFT JOIN prev p ON p.id = s.id
     CROSS JOIN LATERAL (VALUES
-        ('status', p.status, i.status),
-        ('availability_status', p.availability_status, i.availability_status),
-        ('current_quality_rating', p.current_quality_rating, i.current_quality_rating),
-        ('current_limit', p.current_limit, i.current_limit),
-        ('client_id', p.client_id, i.client_id)
+        ('status', p.status, s.status),
+        ('availability_status', p.availability_status, s.availability_status),
+        ('current_quality_rating', p.current_quality_rating, s.current_quality_rating),
+        ('current_limit', p.current_limit, s.current_limit),
+        ('client_id', p.client_id, s.client_id)
     ) AS v(attribute, old, new)
     WHERE CASE
-        WHEN v.attribute = 'client_id' THEN p.id IS NOT NULL AND p.client_id IS DISTINCT FROM i.client_id
+        WHEN v.attribute = 'client_id' THEN p.id IS NOT NULL AND p.client_id IS DISTINCT FROM s.client_id
         WHEN p.id IS NULL OR p.removed_at IS NOT NULL THEN v.new IS NOT NULL
         ELSE v.old IS DISTINCT FROM v.new
     END
     RETURNING attribute, from_value, to_value
 )
-SELECT (SELECT count(*) FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS inserted,
-       (SELECT count(*) FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS updated,
-       coalesce((SELECT jsonb_object_agg(k, n) FROM (
-           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
-           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions
+SELECT 'inserted'::text AS kind, NULL::text AS attribute, NULL::text AS from_value, NULL::text AS to_value,
+       count(*)::int AS n
+FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id)
+UNION ALL
+SELECT 'updated', NULL, NULL, NULL, count(*)::int
+FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id)
+UNION ALL
+SELECT 'transition', h.attribute, h.from_value, h.to_value, count(*)::int
+FROM hist h GROUP BY h.attribute, h.from_value, h.to_value
 `
 
-type ChannelUpsertParams struct {
-	Rows      []byte
-	PartnerID string
-	RunID     int64
-}
-
 type ChannelUpsertRow struct {
-	Inserted    int32
-	Updated     int32
-	Transitions []byte
+	Kind      string
+	Attribute pgtype.Text
+	FromValue pgtype.Text
+	ToValue   pgtype.Text
+	N         int32
 }
 
-// Inserts or updates the given channels (a JSON array of rows, see
-// syncer.channelRow) and writes the history of every tracked attribute in the
-// same statement.
-func (q *Queries) ChannelUpsert(ctx context.Context, arg ChannelUpsertParams) (ChannelUpsertRow, error) {
-	row := q.db.QueryRow(ctx, channelUpsert, arg.Rows, arg.PartnerID, arg.RunID)
-	var i ChannelUpsertRow
-	err := row.Scan(&i.Inserted, &i.Updated, &i.Transitions)
-	return i, err
+// Writes the staged channels and their history in one statement, as
+// ClientUpsert does for clients. Tracked: status, availability_status,
+// current_quality_rating, current_limit (NULL → value on a first sighting or
+// a return, old → new on a change) and client_id (a move: old → new only,
+// as a first sighting has no owner to move from).
+func (q *Queries) ChannelUpsert(ctx context.Context, runID pgtype.Int8) ([]ChannelUpsertRow, error) {
+	rows, err := q.db.Query(ctx, channelUpsert, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChannelUpsertRow{}
+	for rows.Next() {
+		var i ChannelUpsertRow
+		if err := rows.Scan(
+			&i.Kind,
+			&i.Attribute,
+			&i.FromValue,
+			&i.ToValue,
+			&i.N,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 const clientGet = `-- name: ClientGet :one
-SELECT partner_id, id, name, status, partner_payload, max_channels, fb_business_id, organisation, contact_email, contact_phone, contact_webpage_url, contact_language, contact_country, contact_street_name, contact_city, contact_full_name, contact_zip_code, contact_user_name, contact_user_email, contact_user_phone, meta_info, created_by, modified_by, suspicious, enabled_for_chat_support, created_at, modified_at, raw, content_hash, first_seen_at, updated_at, removed_at FROM hub.clients WHERE partner_id = $1 AND id = $2
+SELECT partner_id, id, name, status, partner_payload, max_channels, fb_business_id, organisation, contact_email, contact_phone, contact_webpage_url, contact_language, contact_country, contact_street_name, contact_city, contact_full_name, contact_zip_code, contact_user_name, contact_user_email, contact_user_phone, meta_info, created_by, modified_by, suspicious, enabled_for_chat_support, created_at, modified_at, raw, raw_original, content_hash, first_seen_at, updated_at, removed_at FROM hub.clients WHERE partner_id = $1 AND id = $2
 `
 
 type ClientGetParams struct {
@@ -52,6 +52,7 @@ func (q *Queries) ClientGet(ctx context.Context, arg ClientGetParams) (HubClient
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.Raw,
+		&i.RawOriginal,
 		&i.ContentHash,
 		&i.FirstSeenAt,
 		&i.UpdatedAt,
@@ -60,112 +61,186 @@ func (q *Queries) ClientGet(ctx context.Context, arg ClientGetParams) (HubClient
 	return i, err
 }
 
-const clientMarkRemoved = `-- name: ClientMarkRemoved :one
+const clientLiveIDs = `-- name: ClientLiveIDs :many
+SELECT c.id FROM hub.clients c WHERE c.partner_id = $1 AND c.removed_at IS NULL
+`
+
+// The partner's live clients, for the removal step (index-only).
+func (q *Queries) ClientLiveIDs(ctx context.Context, partnerID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, clientLiveIDs, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const clientMarkRemoved = `-- name: ClientMarkRemoved :many
 WITH gone AS (
     UPDATE hub.clients c
     SET removed_at = now(), updated_at = now()
-    WHERE c.partner_id = $1 AND c.removed_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
-                      WHERE s.run_id = $2 AND s.entity = 'client' AND s.id = c.id)
+    WHERE c.partner_id = $1 AND c.id = ANY($2::text[]) AND c.removed_at IS NULL
     RETURNING c.id, c.status
 ),
 hist AS (
     INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
-    SELECT $1, 'client', g.id, g.id, 'status', g.status, NULL, $2
+    SELECT $1, 'client', g.id, g.id, 'status', g.status, NULL, $3
     FROM gone g
     RETURNING attribute, from_value, to_value
 )
-SELECT (SELECT count(*) FROM gone)::int AS removed, coalesce((SELECT jsonb_object_agg(k, n) FROM (
-           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
-           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions
+SELECT 'removed'::text AS kind, NULL::text AS attribute, NULL::text AS from_value, NULL::text AS to_value,
+       count(*)::int AS n
+FROM gone
+UNION ALL
+SELECT 'transition', h.attribute, h.from_value, h.to_value, count(*)::int
+FROM hist h GROUP BY h.attribute, h.from_value, h.to_value
 `
 
 type ClientMarkRemovedParams struct {
 	PartnerID string
-	RunID     int64
+	Ids       []string
+	RunID     pgtype.Int8
 }
 
 type ClientMarkRemovedRow struct {
-	Removed     int32
-	Transitions []byte
+	Kind      string
+	Attribute pgtype.Text
+	FromValue pgtype.Text
+	ToValue   pgtype.Text
+	N         int32
 }
 
-// Marks removed every live client the run did not see, with history.
-func (q *Queries) ClientMarkRemoved(ctx context.Context, arg ClientMarkRemovedParams) (ClientMarkRemovedRow, error) {
-	row := q.db.QueryRow(ctx, clientMarkRemoved, arg.PartnerID, arg.RunID)
-	var i ClientMarkRemovedRow
-	err := row.Scan(&i.Removed, &i.Transitions)
-	return i, err
+// Marks the given live clients removed, with a status history row to NULL.
+// Returns the rows removed and the history written, as ClientUpsert does.
+func (q *Queries) ClientMarkRemoved(ctx context.Context, arg ClientMarkRemovedParams) ([]ClientMarkRemovedRow, error) {
+	rows, err := q.db.Query(ctx, clientMarkRemoved, arg.PartnerID, arg.Ids, arg.RunID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClientMarkRemovedRow{}
+	for rows.Next() {
+		var i ClientMarkRemovedRow
+		if err := rows.Scan(
+			&i.Kind,
+			&i.Attribute,
+			&i.FromValue,
+			&i.ToValue,
+			&i.N,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const clientRemovalCount = `-- name: ClientRemovalCount :one
-SELECT (SELECT count(*) FROM hub.clients c
-        WHERE c.partner_id = $1 AND c.removed_at IS NULL)::int AS live,
-       (SELECT count(*) FROM hub.clients c
-        WHERE c.partner_id = $1 AND c.removed_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM hub.sync_run_seen s
-                          WHERE s.run_id = $2 AND s.entity = 'client' AND s.id = c.id))::int AS missing
+type ClientStageCopyParams struct {
+	PartnerID             string
+	ID                    string
+	Name                  pgtype.Text
+	Status                pgtype.Text
+	PartnerPayload        pgtype.Text
+	MaxChannels           pgtype.Int8
+	FbBusinessID          pgtype.Text
+	Organisation          pgtype.Text
+	ContactEmail          pgtype.Text
+	ContactPhone          pgtype.Text
+	ContactWebpageUrl     pgtype.Text
+	ContactLanguage       pgtype.Text
+	ContactCountry        pgtype.Text
+	ContactStreetName     pgtype.Text
+	ContactCity           pgtype.Text
+	ContactFullName       pgtype.Text
+	ContactZipCode        pgtype.Text
+	ContactUserName       pgtype.Text
+	ContactUserEmail      pgtype.Text
+	ContactUserPhone      pgtype.Text
+	MetaInfo              []byte
+	CreatedBy             []byte
+	ModifiedBy            []byte
+	Suspicious            pgtype.Bool
+	EnabledForChatSupport pgtype.Bool
+	CreatedAt             pgtype.Timestamptz
+	ModifiedAt            pgtype.Timestamptz
+	Raw                   []byte
+	RawOriginal           []byte
+	ContentHash           []byte
+}
+
+const clientStageCreate = `-- name: ClientStageCreate :exec
+CREATE TEMP TABLE IF NOT EXISTS clients_stage (LIKE hub.clients INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 `
 
-type ClientRemovalCountParams struct {
+// The session's staging table for clients (see staging/tables.sql).
+func (q *Queries) ClientStageCreate(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, clientStageCreate)
+	return err
+}
+
+const clientStored = `-- name: ClientStored :many
+SELECT c.id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS removed
+FROM hub.clients c
+WHERE c.partner_id = $1 AND c.id = ANY($2::text[])
+`
+
+type ClientStoredParams struct {
 	PartnerID string
-	RunID     int64
+	Ids       []string
 }
 
-type ClientRemovalCountRow struct {
-	Live    int32
-	Missing int32
+type ClientStoredRow struct {
+	ID          string
+	ContentHash []byte
+	Removed     bool
 }
 
-// How many live clients the run would mark removed, out of how many.
-// Two scalar subqueries, so that the second can be a hash anti join (a
-// NOT EXISTS inside FILTER would be a lookup per live row).
-func (q *Queries) ClientRemovalCount(ctx context.Context, arg ClientRemovalCountParams) (ClientRemovalCountRow, error) {
-	row := q.db.QueryRow(ctx, clientRemovalCount, arg.PartnerID, arg.RunID)
-	var i ClientRemovalCountRow
-	err := row.Scan(&i.Live, &i.Missing)
-	return i, err
+// What is stored of the given clients, for the syncer to skip unchanged ones.
+func (q *Queries) ClientStored(ctx context.Context, arg ClientStoredParams) ([]ClientStoredRow, error) {
+	rows, err := q.db.Query(ctx, clientStored, arg.PartnerID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClientStoredRow{}
+	for rows.Next() {
+		var i ClientStoredRow
+		if err := rows.Scan(&i.ID, &i.ContentHash, &i.Removed); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const clientUpsert = `-- name: ClientUpsert :one
-WITH input AS (
-    SELECT (r).id AS id, (r).name AS name, (r).status AS status,
-        (r).partner_payload AS partner_payload, (r).max_channels AS max_channels,
-        (r).fb_business_id AS fb_business_id, (r).organisation AS organisation,
-        (r).contact_email AS contact_email, (r).contact_phone AS contact_phone,
-        (r).contact_webpage_url AS contact_webpage_url, (r).contact_language AS contact_language,
-        (r).contact_country AS contact_country, (r).contact_street_name AS contact_street_name,
-        (r).contact_city AS contact_city, (r).contact_full_name AS contact_full_name,
-        (r).contact_zip_code AS contact_zip_code, (r).contact_user_name AS contact_user_name,
-        (r).contact_user_email AS contact_user_email, (r).contact_user_phone AS contact_user_phone,
-        (r).meta_info AS meta_info, (r).created_by AS created_by, (r).modified_by AS modified_by,
-        (r).suspicious AS suspicious, (r).enabled_for_chat_support AS enabled_for_chat_support,
-        (r).created_at AS created_at, (r).modified_at AS modified_at, (r).raw AS raw,
-        (r).content_hash AS content_hash
-    FROM jsonb_populate_recordset(NULL::hub.clients, $1::jsonb) AS r
-),
-prev AS (
+const clientUpsert = `-- name: ClientUpsert :many
+WITH prev AS (
     -- The rows as they were before this statement: every part of a statement
     -- sees the same snapshot, so this is unaffected by the upsert below.
     SELECT c.id, c.status, c.removed_at
     FROM hub.clients c
-    WHERE c.partner_id = $2 AND c.id = ANY(ARRAY(SELECT i.id FROM input i)) -- an index lookup, whatever the statistics say
+    JOIN clients_stage s ON s.partner_id = c.partner_id AND s.id = c.id
 ),
 up AS (
-    INSERT INTO hub.clients AS c (
-        partner_id, id, name, status, partner_payload, max_channels, fb_business_id, organisation,
-        contact_email, contact_phone, contact_webpage_url, contact_language, contact_country,
-        contact_street_name, contact_city, contact_full_name, contact_zip_code,
-        contact_user_name, contact_user_email, contact_user_phone,
-        meta_info, created_by, modified_by, suspicious, enabled_for_chat_support,
-        created_at, modified_at, raw, content_hash)
-    SELECT $2, i.id, i.name, i.status, i.partner_payload, i.max_channels, i.fb_business_id, i.organisation,
-        i.contact_email, i.contact_phone, i.contact_webpage_url, i.contact_language, i.contact_country,
-        i.contact_street_name, i.contact_city, i.contact_full_name, i.contact_zip_code,
-        i.contact_user_name, i.contact_user_email, i.contact_user_phone,
-        i.meta_info, i.created_by, i.modified_by, i.suspicious, i.enabled_for_chat_support,
-        i.created_at, i.modified_at, i.raw, i.content_hash
-    FROM input i
+    INSERT INTO hub.clients AS c
+    SELECT s.partner_id, s.id, s.name, s.status, s.partner_payload, s.max_channels, s.fb_business_id, s.organisation, s.contact_email, s.contact_phone, s.contact_webpage_url, s.contact_language, s.contact_country, s.contact_street_name, s.contact_city, s.contact_full_name, s.contact_zip_code, s.contact_user_name, s.contact_user_email, s.contact_user_phone, s.meta_info, s.created_by, s.modified_by, s.suspicious, s.enabled_for_chat_support, s.created_at, s.modified_at, s.raw, s.raw_original, s.content_hash, s.first_seen_at, s.updated_at, s.removed_at FROM clients_stage s
     ON CONFLICT (partner_id, id) DO UPDATE SET
         name = excluded.name, status = excluded.status, partner_payload = excluded.partner_payload,
         max_channels = excluded.max_channels, fb_business_id = excluded.fb_business_id,
@@ -179,46 +254,69 @@ up AS (
         created_by = excluded.created_by, modified_by = excluded.modified_by,
         suspicious = excluded.suspicious, enabled_for_chat_support = excluded.enabled_for_chat_support,
         created_at = excluded.created_at, modified_at = excluded.modified_at,
-        raw = excluded.raw, content_hash = excluded.content_hash,
+        raw = excluded.raw, raw_original = excluded.raw_original, content_hash = excluded.content_hash,
         updated_at = now(), removed_at = NULL
     WHERE c.content_hash IS DISTINCT FROM excluded.content_hash OR c.removed_at IS NOT NULL
     RETURNING c.id
 ),
 hist AS (
     INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
-    SELECT $2, 'client', i.id, i.id, 'status',
-           CASE WHEN p.removed_at IS NULL THEN p.status END, i.status, $3::bigint
-    FROM input i
-    JOIN up u ON u.id = i.id
-    LEFT JOIN prev p ON p.id = i.id
-    WHERE CASE WHEN p.id IS NULL OR p.removed_at IS NOT NULL THEN i.status IS NOT NULL
-               ELSE p.status IS DISTINCT FROM i.status END
+    SELECT s.partner_id, 'client', s.id, s.id, 'status',
+           CASE WHEN p.removed_at IS NULL THEN p.status END, s.status, $1::bigint
+    FROM clients_stage s
+    JOIN up u ON u.id = s.id
+    LEFT JOIN prev p ON p.id = s.id
+    WHERE CASE WHEN p.id IS NULL OR p.removed_at IS NOT NULL THEN s.status IS NOT NULL
+               ELSE p.status IS DISTINCT FROM s.status END
     RETURNING attribute, from_value, to_value
 )
-SELECT (SELECT count(*) FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS inserted,
-       (SELECT count(*) FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id))::int AS updated,
-       coalesce((SELECT jsonb_object_agg(k, n) FROM (
-           SELECT attribute || ':' || coalesce(from_value, '') || '>' || coalesce(to_value, '') AS k, count(*) AS n
-           FROM hist GROUP BY 1) t), '{}')::jsonb AS transitions
+SELECT 'inserted'::text AS kind, NULL::text AS attribute, NULL::text AS from_value, NULL::text AS to_value,
+       count(*)::int AS n
+FROM up u WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id)
+UNION ALL
+SELECT 'updated', NULL, NULL, NULL, count(*)::int
+FROM up u WHERE EXISTS (SELECT 1 FROM prev p WHERE p.id = u.id)
+UNION ALL
+SELECT 'transition', h.attribute, h.from_value, h.to_value, count(*)::int
+FROM hist h GROUP BY h.attribute, h.from_value, h.to_value
 `
 
-type ClientUpsertParams struct {
-	Rows      []byte
-	PartnerID string
-	RunID     pgtype.Int8
-}
-
 type ClientUpsertRow struct {
-	Inserted    int32
-	Updated     int32
-	Transitions []byte
+	Kind      string
+	Attribute pgtype.Text
+	FromValue pgtype.Text
+	ToValue   pgtype.Text
+	N         int32
 }
 
-// Inserts or updates the given clients (a JSON array of rows, see
-// syncer.clientRow) and writes their status history in the same statement.
-func (q *Queries) ClientUpsert(ctx context.Context, arg ClientUpsertParams) (ClientUpsertRow, error) {
-	row := q.db.QueryRow(ctx, clientUpsert, arg.Rows, arg.PartnerID, arg.RunID)
-	var i ClientUpsertRow
-	err := row.Scan(&i.Inserted, &i.Updated, &i.Transitions)
-	return i, err
+// Writes the staged clients and their status history in one statement: new
+// rows, changed rows (another content hash) and returning ones; an
+// unchanged row is not touched. The history rule, for every tracked
+// attribute: a first sighting or a return writes NULL → value (when there is
+// a value); a change writes old → new. Returns the rows inserted and
+// updated, and the history written by (attribute, from, to).
+func (q *Queries) ClientUpsert(ctx context.Context, runID pgtype.Int8) ([]ClientUpsertRow, error) {
+	rows, err := q.db.Query(ctx, clientUpsert, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClientUpsertRow{}
+	for rows.Next() {
+		var i ClientUpsertRow
+		if err := rows.Scan(
+			&i.Kind,
+			&i.Attribute,
+			&i.FromValue,
+			&i.ToValue,
+			&i.N,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -9,13 +9,13 @@ import (
 	"context"
 )
 
-// iteratorForChannelsCopy implements pgx.CopyFromSource.
-type iteratorForChannelsCopy struct {
-	rows                 []ChannelsCopyParams
+// iteratorForChannelStageCopy implements pgx.CopyFromSource.
+type iteratorForChannelStageCopy struct {
+	rows                 []ChannelStageCopyParams
 	skippedFirstNextCall bool
 }
 
-func (r *iteratorForChannelsCopy) Next() bool {
+func (r *iteratorForChannelStageCopy) Next() bool {
 	if len(r.rows) == 0 {
 		return false
 	}
@@ -27,7 +27,7 @@ func (r *iteratorForChannelsCopy) Next() bool {
 	return len(r.rows) > 0
 }
 
-func (r iteratorForChannelsCopy) Values() ([]interface{}, error) {
+func (r iteratorForChannelStageCopy) Values() ([]interface{}, error) {
 	return []interface{}{
 		r.rows[0].PartnerID,
 		r.rows[0].ID,
@@ -59,25 +59,26 @@ func (r iteratorForChannelsCopy) Values() ([]interface{}, error) {
 		r.rows[0].TerminatedAt,
 		r.rows[0].BillingStartedAt,
 		r.rows[0].Raw,
+		r.rows[0].RawOriginal,
 		r.rows[0].ContentHash,
 	}, nil
 }
 
-func (r iteratorForChannelsCopy) Err() error {
+func (r iteratorForChannelStageCopy) Err() error {
 	return nil
 }
 
-func (q *Queries) ChannelsCopy(ctx context.Context, arg []ChannelsCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"hub", "channels"}, []string{"partner_id", "id", "client_id", "status", "availability_status", "hub_status", "current_limit", "current_quality_rating", "current_quality_update_event", "phone_number", "phone_name", "certificate", "default_language", "ivr", "verification_method", "was_in_use", "is_oba", "settings_tier", "settings_data_localization_region", "settings_allowed_to_send_outbound", "throughput_level", "account_mode", "is_migrated", "has_inbox", "version", "created_at", "cancelled_at", "terminated_at", "billing_started_at", "raw", "content_hash"}, &iteratorForChannelsCopy{rows: arg})
+func (q *Queries) ChannelStageCopy(ctx context.Context, arg []ChannelStageCopyParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"channels_stage"}, []string{"partner_id", "id", "client_id", "status", "availability_status", "hub_status", "current_limit", "current_quality_rating", "current_quality_update_event", "phone_number", "phone_name", "certificate", "default_language", "ivr", "verification_method", "was_in_use", "is_oba", "settings_tier", "settings_data_localization_region", "settings_allowed_to_send_outbound", "throughput_level", "account_mode", "is_migrated", "has_inbox", "version", "created_at", "cancelled_at", "terminated_at", "billing_started_at", "raw", "raw_original", "content_hash"}, &iteratorForChannelStageCopy{rows: arg})
 }
 
-// iteratorForClientsCopy implements pgx.CopyFromSource.
-type iteratorForClientsCopy struct {
-	rows                 []ClientsCopyParams
+// iteratorForClientStageCopy implements pgx.CopyFromSource.
+type iteratorForClientStageCopy struct {
+	rows                 []ClientStageCopyParams
 	skippedFirstNextCall bool
 }
 
-func (r *iteratorForClientsCopy) Next() bool {
+func (r *iteratorForClientStageCopy) Next() bool {
 	if len(r.rows) == 0 {
 		return false
 	}
@@ -89,7 +90,7 @@ func (r *iteratorForClientsCopy) Next() bool {
 	return len(r.rows) > 0
 }
 
-func (r iteratorForClientsCopy) Values() ([]interface{}, error) {
+func (r iteratorForClientStageCopy) Values() ([]interface{}, error) {
 	return []interface{}{
 		r.rows[0].PartnerID,
 		r.rows[0].ID,
@@ -119,99 +120,15 @@ func (r iteratorForClientsCopy) Values() ([]interface{}, error) {
 		r.rows[0].CreatedAt,
 		r.rows[0].ModifiedAt,
 		r.rows[0].Raw,
+		r.rows[0].RawOriginal,
 		r.rows[0].ContentHash,
 	}, nil
 }
 
-func (r iteratorForClientsCopy) Err() error {
+func (r iteratorForClientStageCopy) Err() error {
 	return nil
 }
 
-// Bulk first sightings: the syncer's path for a page none of whose clients
-// is stored yet (a first sync, or a batch of new clients). COPY is the
-// cheapest way into Postgres: no JSON document to build and parse, no
-// conflict handling, no snapshot of previous values. The three run in the
-// page's transaction behind a savepoint; a row that exists after all (a
-// channel that moved to one of these new clients) fails the COPY with a
-// unique violation, and the page goes through ClientUpsert and ChannelUpsert
-// instead. The history rows are what those would write for new rows: one per
-// tracked attribute with a value, from NULL.
-func (q *Queries) ClientsCopy(ctx context.Context, arg []ClientsCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"hub", "clients"}, []string{"partner_id", "id", "name", "status", "partner_payload", "max_channels", "fb_business_id", "organisation", "contact_email", "contact_phone", "contact_webpage_url", "contact_language", "contact_country", "contact_street_name", "contact_city", "contact_full_name", "contact_zip_code", "contact_user_name", "contact_user_email", "contact_user_phone", "meta_info", "created_by", "modified_by", "suspicious", "enabled_for_chat_support", "created_at", "modified_at", "raw", "content_hash"}, &iteratorForClientsCopy{rows: arg})
-}
-
-// iteratorForStatusHistoryCopy implements pgx.CopyFromSource.
-type iteratorForStatusHistoryCopy struct {
-	rows                 []StatusHistoryCopyParams
-	skippedFirstNextCall bool
-}
-
-func (r *iteratorForStatusHistoryCopy) Next() bool {
-	if len(r.rows) == 0 {
-		return false
-	}
-	if !r.skippedFirstNextCall {
-		r.skippedFirstNextCall = true
-		return true
-	}
-	r.rows = r.rows[1:]
-	return len(r.rows) > 0
-}
-
-func (r iteratorForStatusHistoryCopy) Values() ([]interface{}, error) {
-	return []interface{}{
-		r.rows[0].PartnerID,
-		r.rows[0].Entity,
-		r.rows[0].EntityID,
-		r.rows[0].ClientID,
-		r.rows[0].Attribute,
-		r.rows[0].FromValue,
-		r.rows[0].ToValue,
-		r.rows[0].SyncRunID,
-	}, nil
-}
-
-func (r iteratorForStatusHistoryCopy) Err() error {
-	return nil
-}
-
-func (q *Queries) StatusHistoryCopy(ctx context.Context, arg []StatusHistoryCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"hub", "status_history"}, []string{"partner_id", "entity", "entity_id", "client_id", "attribute", "from_value", "to_value", "sync_run_id"}, &iteratorForStatusHistoryCopy{rows: arg})
-}
-
-// iteratorForSyncRunSeenCopy implements pgx.CopyFromSource.
-type iteratorForSyncRunSeenCopy struct {
-	rows                 []SyncRunSeenCopyParams
-	skippedFirstNextCall bool
-}
-
-func (r *iteratorForSyncRunSeenCopy) Next() bool {
-	if len(r.rows) == 0 {
-		return false
-	}
-	if !r.skippedFirstNextCall {
-		r.skippedFirstNextCall = true
-		return true
-	}
-	r.rows = r.rows[1:]
-	return len(r.rows) > 0
-}
-
-func (r iteratorForSyncRunSeenCopy) Values() ([]interface{}, error) {
-	return []interface{}{
-		r.rows[0].RunID,
-		r.rows[0].Entity,
-		r.rows[0].ID,
-	}, nil
-}
-
-func (r iteratorForSyncRunSeenCopy) Err() error {
-	return nil
-}
-
-// Adds ids to the run's working set. The syncer gathers them for a second or
-// so and copies them in at once (a statement with arrays of 20,000 ids cost
-// more to plan than to run).
-func (q *Queries) SyncRunSeenCopy(ctx context.Context, arg []SyncRunSeenCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"hub", "sync_run_seen"}, []string{"run_id", "entity", "id"}, &iteratorForSyncRunSeenCopy{rows: arg})
+func (q *Queries) ClientStageCopy(ctx context.Context, arg []ClientStageCopyParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"clients_stage"}, []string{"partner_id", "id", "name", "status", "partner_payload", "max_channels", "fb_business_id", "organisation", "contact_email", "contact_phone", "contact_webpage_url", "contact_language", "contact_country", "contact_street_name", "contact_city", "contact_full_name", "contact_zip_code", "contact_user_name", "contact_user_email", "contact_user_phone", "meta_info", "created_by", "modified_by", "suspicious", "enabled_for_chat_support", "created_at", "modified_at", "raw", "raw_original", "content_hash"}, &iteratorForClientStageCopy{rows: arg})
 }

@@ -8,6 +8,148 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type ChannelsStage struct {
+	// 360dialog partner the channel belongs to.
+	PartnerID string
+	// Channel id in the Partner API; stable when the channel moves to another client.
+	ID string
+	// Client that owns the channel now (hub.clients.id); moves are recorded in hub.status_history with attribute client_id.
+	ClientID string
+	// Onboarding status (created, unverified, verified, ready, error, …; undocumented values are stored as sent). Changes are in hub.channel_status_history.
+	Status pgtype.Text
+	// Unified availability: setting_up, ready, error, cancelled, inactive (NULL when the API sends none). Changes are tracked in hub.status_history.
+	AvailabilityStatus pgtype.Text
+	// Deprecated upstream hub status (live, draft, pending_deletion, …); use availability_status.
+	HubStatus pgtype.Text
+	// Meta messaging limit tier: NA, TIER_50 … TIER_UNLIMITED. Changes are tracked in hub.status_history.
+	CurrentLimit pgtype.Text
+	// Meta quality rating: NA, Low, Medium, High. Changes are tracked in hub.status_history.
+	CurrentQualityRating pgtype.Text
+	// Meta's last quality update event for the number.
+	CurrentQualityUpdateEvent pgtype.Text
+	// setup_info.phone_number: the phone number.
+	PhoneNumber pgtype.Text
+	// setup_info.phone_name: display name on WhatsApp.
+	PhoneName pgtype.Text
+	// setup_info.certificate: the number's certificate on Meta.
+	Certificate pgtype.Text
+	// setup_info.default_language.
+	DefaultLanguage pgtype.Text
+	// setup_info.ivr: whether the number has interactive voice response.
+	Ivr pgtype.Bool
+	// setup_info.verification_method: voice or sms.
+	VerificationMethod pgtype.Text
+	// setup_info.was_in_use: whether the number was already in use on WhatsApp.
+	WasInUse pgtype.Bool
+	// Whether the number is a Meta Official Business Account.
+	IsOba pgtype.Bool
+	// settings.tier: billing tier.
+	SettingsTier pgtype.Text
+	// settings.data_localization_region: where Meta stores message data.
+	SettingsDataLocalizationRegion pgtype.Text
+	// settings.is_allowed_to_send_outbound_message (internal upstream flag).
+	SettingsAllowedToSendOutbound pgtype.Bool
+	// settings.throughput.level: current throughput level.
+	ThroughputLevel pgtype.Text
+	// Deprecated upstream account_mode: live or sandbox.
+	AccountMode pgtype.Text
+	// Internal upstream flag is_migrated (deprecated).
+	IsMigrated pgtype.Bool
+	// Internal upstream flag has_inbox (deprecated).
+	HasInbox pgtype.Bool
+	// Deprecated upstream version number.
+	Version pgtype.Int8
+	// When the channel was created upstream (UTC when the API sent no zone; NULL when unparseable, see raw).
+	CreatedAt pgtype.Timestamptz
+	// When the channel was cancelled upstream, if it was.
+	CancelledAt pgtype.Timestamptz
+	// When the channel was (or will be) terminated upstream, if it was.
+	TerminatedAt pgtype.Timestamptz
+	// Deprecated upstream billing_started_at.
+	BillingStartedAt pgtype.Timestamptz
+	// The channel object as the API sent it, unknown fields included. Where Postgres's jsonb cannot hold it as sent (U+0000, a lone surrogate, invalid UTF-8, a duplicate key) it holds a safe copy, those characters replaced by U+FFFD, and raw_original the exact bytes.
+	Raw []byte
+	// The channel object exactly as received, byte for byte, when raw had to be made safe; NULL when raw is the object as sent.
+	RawOriginal []byte
+	// SHA-256 of the object's bytes as received; lets a sync skip unchanged rows without rewriting them.
+	ContentHash []byte
+	// When a sync first saw the channel.
+	FirstSeenAt pgtype.Timestamptz
+	// When this row's content last changed (not when it was last checked).
+	UpdatedAt pgtype.Timestamptz
+	// When a complete sync first no longer saw the channel; NULL while the API returns it.
+	RemovedAt pgtype.Timestamptz
+}
+
+type ClientsStage struct {
+	// 360dialog partner the client belongs to.
+	PartnerID string
+	// Client id in the Partner API.
+	ID string
+	// Client (company) name.
+	Name pgtype.Text
+	// Client status as the API sends it; changes are tracked in hub.client_status_history.
+	Status pgtype.Text
+	// Free text the partner sets on the client (PATCH) to drive its own logic.
+	PartnerPayload pgtype.Text
+	// Maximum number of channels (phone numbers) the client may have.
+	MaxChannels pgtype.Int8
+	// Meta business id of the first WhatsApp Business Account the client onboarded with.
+	FbBusinessID pgtype.Text
+	// Deprecated upstream field organisation.
+	Organisation pgtype.Text
+	// contact_info.email: the company's contact e-mail.
+	ContactEmail pgtype.Text
+	// contact_info.phone: the company's phone.
+	ContactPhone pgtype.Text
+	// contact_info.webpage_url: the company's web site.
+	ContactWebpageUrl pgtype.Text
+	// contact_info.language: preferred language.
+	ContactLanguage pgtype.Text
+	// contact_info.country: country code.
+	ContactCountry pgtype.Text
+	// contact_info.street_name.
+	ContactStreetName pgtype.Text
+	// contact_info.city.
+	ContactCity pgtype.Text
+	// contact_info.full_name.
+	ContactFullName pgtype.Text
+	// contact_info.zip_code.
+	ContactZipCode pgtype.Text
+	// contact_user.name: the client's contact person.
+	ContactUserName pgtype.Text
+	// contact_user.email: the contact person's e-mail.
+	ContactUserEmail pgtype.Text
+	// contact_user.phone: the contact person's phone.
+	ContactUserPhone pgtype.Text
+	// Deprecated upstream object meta_info (business_vertical, timezone, about, business_description, use_case).
+	MetaInfo []byte
+	// Upstream object created_by: who created the client.
+	CreatedBy []byte
+	// Upstream object modified_by: who last modified the client.
+	ModifiedBy []byte
+	// Internal upstream flag suspicious (deprecated).
+	Suspicious pgtype.Bool
+	// Internal upstream flag enabled_for_chat_support (deprecated).
+	EnabledForChatSupport pgtype.Bool
+	// When the client was created upstream (UTC when the API sent no zone; NULL when unparseable, see raw).
+	CreatedAt pgtype.Timestamptz
+	// When the client was last modified upstream (NULL when absent or unparseable, see raw).
+	ModifiedAt pgtype.Timestamptz
+	// The client object as the API sent it, unknown fields included. Where Postgres's jsonb cannot hold it as sent (U+0000, a lone surrogate, invalid UTF-8, a duplicate key) it holds a safe copy, those characters replaced by U+FFFD, and raw_original the exact bytes.
+	Raw []byte
+	// The client object exactly as received, byte for byte, when raw had to be made safe; NULL when raw is the object as sent. Read it with convert_from(raw_original, 'UTF8') or encode(raw_original, 'escape').
+	RawOriginal []byte
+	// SHA-256 of the object's bytes as received; lets a sync skip unchanged rows without rewriting them.
+	ContentHash []byte
+	// When a sync first saw the client.
+	FirstSeenAt pgtype.Timestamptz
+	// When this row's content last changed (not when it was last checked).
+	UpdatedAt pgtype.Timestamptz
+	// When a complete sync first no longer saw the client; NULL while the API lists it.
+	RemovedAt pgtype.Timestamptz
+}
+
 // One row per channel (a WhatsApp phone number a client shared with the partner), as last seen by a sync. Rows are never deleted: removed_at marks channels the API no longer returns. client_id has no foreign key on purpose: the API may report a channel under a client before that client is listed.
 type HubChannel struct {
 	// 360dialog partner the channel belongs to.
@@ -68,9 +210,11 @@ type HubChannel struct {
 	TerminatedAt pgtype.Timestamptz
 	// Deprecated upstream billing_started_at.
 	BillingStartedAt pgtype.Timestamptz
-	// The channel object exactly as the API sent it, unknown fields included.
+	// The channel object as the API sent it, unknown fields included. Where Postgres's jsonb cannot hold it as sent (U+0000, a lone surrogate, invalid UTF-8, a duplicate key) it holds a safe copy, those characters replaced by U+FFFD, and raw_original the exact bytes.
 	Raw []byte
-	// SHA-256 of raw as received; lets a sync skip unchanged rows without rewriting them.
+	// The channel object exactly as received, byte for byte, when raw had to be made safe; NULL when raw is the object as sent.
+	RawOriginal []byte
+	// SHA-256 of the object's bytes as received; lets a sync skip unchanged rows without rewriting them.
 	ContentHash []byte
 	// When a sync first saw the channel.
 	FirstSeenAt pgtype.Timestamptz
@@ -178,9 +322,11 @@ type HubClient struct {
 	CreatedAt pgtype.Timestamptz
 	// When the client was last modified upstream (NULL when absent or unparseable, see raw).
 	ModifiedAt pgtype.Timestamptz
-	// The client object exactly as the API sent it, unknown fields included.
+	// The client object as the API sent it, unknown fields included. Where Postgres's jsonb cannot hold it as sent (U+0000, a lone surrogate, invalid UTF-8, a duplicate key) it holds a safe copy, those characters replaced by U+FFFD, and raw_original the exact bytes.
 	Raw []byte
-	// SHA-256 of raw as received; lets a sync skip unchanged rows without rewriting them.
+	// The client object exactly as received, byte for byte, when raw had to be made safe; NULL when raw is the object as sent. Read it with convert_from(raw_original, 'UTF8') or encode(raw_original, 'escape').
+	RawOriginal []byte
+	// SHA-256 of the object's bytes as received; lets a sync skip unchanged rows without rewriting them.
 	ContentHash []byte
 	// When a sync first saw the client.
 	FirstSeenAt pgtype.Timestamptz
@@ -302,13 +448,15 @@ type HubCurrentChannel struct {
 	UpdatedAt pgtype.Timestamptz
 }
 
-// How many channels were in each status at the end of each day (UTC), for the last 90 days including today (today: as of now). Removed channels count in no status. One row per day and status, zeros included, ready for a stacked chart: x = day, series = status, y = channels. All partners together.
+// How many channels of each partner were in each status at the end of each day (UTC), for the last 90 days including today (today: as of now). Removed channels count in no status. One row per partner, day and status, zeros included, ready for a stacked chart: x = day, series = status, y = channels (filter on partner_id).
 type HubDailyChannelStatus struct {
+	// 360dialog partner.
+	PartnerID string
 	// The day (UTC date); the last 90 days up to today.
 	Day int32
-	// Channel status: every status that some channel has now or had at the end of one of the 90 days.
+	// Channel status: every status that some channel of the partner has now or had at the end of one of the 90 days.
 	Status pgtype.Text
-	// Channels in that status at the end of the day (23:59:59.999 UTC), as the syncs observed it; for today, now.
+	// Channels of the partner in that status at the end of the day (23:59:59.999 UTC), as the syncs observed it; for today, now.
 	Channels int64
 }
 
@@ -382,8 +530,10 @@ type HubSyncRun struct {
 	ApiThrottled int32
 	// Clients whose shared numbers could not be fetched even after retries; their channels were left untouched.
 	ClientsFailed int32
-	// Records the API sent that could not be used (malformed, no id, channel without status) and were skipped.
+	// Records the API sent that could not be stored and were skipped: not a JSON object, or without a usable id (a string of 1 to 256 bytes) or status (a string of at most 256 bytes).
 	BadRecords int32
+	// Fields of stored records that could not be stored as sent in their typed column (a wrong type, an integer beyond 64 bits, an unparseable timestamp, a tracked value over 256 bytes): the column is NULL, raw keeps the value. U+0000 and invalid UTF-8 replaced by U+FFFD count here too.
+	FieldsMadeSafe int32
 	// Timestamp strings that could not be parsed; the typed column is NULL and the string stays in raw.
 	UnparseableTimestamps int32
 	// Values outside the documented enums (a new status, say) seen in the run; stored as sent.
@@ -392,14 +542,4 @@ type HubSyncRun struct {
 	UnknownValueList []byte
 	// Why the run ended failed or partial; NULL when it succeeded.
 	Error pgtype.Text
-}
-
-// Working set of a running sync (not for analysis): the ids it has seen, so that a complete run can mark the rest removed. Unlogged (no WAL) and emptied when the run ends.
-type HubSyncRunSeen struct {
-	// hub.sync_runs.id of the run.
-	RunID int64
-	// client or channel.
-	Entity string
-	// Id seen by the run.
-	ID string
 }

@@ -63,11 +63,12 @@ SET finished_at = now(),
     api_throttled = $15,
     clients_failed = $16,
     bad_records = $17,
-    unparseable_timestamps = $18,
-    unknown_values = $19,
-    unknown_value_list = $20,
-    error = $21
-WHERE id = $22 AND status = 'running'
+    fields_made_safe = $18,
+    unparseable_timestamps = $19,
+    unknown_values = $20,
+    unknown_value_list = $21,
+    error = $22
+WHERE id = $23 AND status = 'running'
 `
 
 type SyncRunFinishParams struct {
@@ -88,6 +89,7 @@ type SyncRunFinishParams struct {
 	ApiThrottled          int32
 	ClientsFailed         int32
 	BadRecords            int32
+	FieldsMadeSafe        int32
 	UnparseableTimestamps int32
 	UnknownValues         int32
 	UnknownValueList      []byte
@@ -114,6 +116,7 @@ func (q *Queries) SyncRunFinish(ctx context.Context, arg SyncRunFinishParams) er
 		arg.ApiThrottled,
 		arg.ClientsFailed,
 		arg.BadRecords,
+		arg.FieldsMadeSafe,
 		arg.UnparseableTimestamps,
 		arg.UnknownValues,
 		arg.UnknownValueList,
@@ -125,7 +128,7 @@ func (q *Queries) SyncRunFinish(ctx context.Context, arg SyncRunFinishParams) er
 
 const syncRunGet = `-- name: SyncRunGet :one
 
-SELECT id, partner_id, started_at, finished_at, heartbeat_at, status, complete, host, pages, clients_seen, clients_inserted, clients_updated, clients_removed, channels_seen, channels_inserted, channels_updated, channels_removed, transitions, api_requests, api_retries, api_throttled, clients_failed, bad_records, unparseable_timestamps, unknown_values, unknown_value_list, error FROM hub.sync_runs WHERE id = $1
+SELECT id, partner_id, started_at, finished_at, heartbeat_at, status, complete, host, pages, clients_seen, clients_inserted, clients_updated, clients_removed, channels_seen, channels_inserted, channels_updated, channels_removed, transitions, api_requests, api_retries, api_throttled, clients_failed, bad_records, fields_made_safe, unparseable_timestamps, unknown_values, unknown_value_list, error FROM hub.sync_runs WHERE id = $1
 `
 
 // never overwrite a later run's abandoned mark
@@ -156,6 +159,7 @@ func (q *Queries) SyncRunGet(ctx context.Context, id int64) (HubSyncRun, error) 
 		&i.ApiThrottled,
 		&i.ClientsFailed,
 		&i.BadRecords,
+		&i.FieldsMadeSafe,
 		&i.UnparseableTimestamps,
 		&i.UnknownValues,
 		&i.UnknownValueList,
@@ -179,7 +183,7 @@ func (q *Queries) SyncRunLastSucceeded(ctx context.Context, partnerID string) (p
 }
 
 const syncRunLatest = `-- name: SyncRunLatest :one
-SELECT id, partner_id, started_at, finished_at, heartbeat_at, status, complete, host, pages, clients_seen, clients_inserted, clients_updated, clients_removed, channels_seen, channels_inserted, channels_updated, channels_removed, transitions, api_requests, api_retries, api_throttled, clients_failed, bad_records, unparseable_timestamps, unknown_values, unknown_value_list, error FROM hub.sync_runs WHERE partner_id = $1 ORDER BY id DESC LIMIT 1
+SELECT id, partner_id, started_at, finished_at, heartbeat_at, status, complete, host, pages, clients_seen, clients_inserted, clients_updated, clients_removed, channels_seen, channels_inserted, channels_updated, channels_removed, transitions, api_requests, api_retries, api_throttled, clients_failed, bad_records, fields_made_safe, unparseable_timestamps, unknown_values, unknown_value_list, error FROM hub.sync_runs WHERE partner_id = $1 ORDER BY id DESC LIMIT 1
 `
 
 func (q *Queries) SyncRunLatest(ctx context.Context, partnerID string) (HubSyncRun, error) {
@@ -209,6 +213,7 @@ func (q *Queries) SyncRunLatest(ctx context.Context, partnerID string) (HubSyncR
 		&i.ApiThrottled,
 		&i.ClientsFailed,
 		&i.BadRecords,
+		&i.FieldsMadeSafe,
 		&i.UnparseableTimestamps,
 		&i.UnknownValues,
 		&i.UnknownValueList,

@@ -3,6 +3,7 @@
 package migrations
 
 import (
+	"context"
 	"database/sql"
 	"embed"
 	"fmt"
@@ -29,4 +30,22 @@ func NewProvider(db *sql.DB) (*goose.Provider, error) {
 		return nil, fmt.Errorf("create migration provider: %w", err)
 	}
 	return p, nil
+}
+
+// CheckNotAhead fails when the database holds a migration version this
+// binary does not know: it was migrated by a newer hubsync, or by a
+// pre-release build whose migrations were squashed into 00001 (see the
+// README). Applying nothing and syncing into a schema of another shape
+// would fail later and less clearly.
+func CheckNotAhead(ctx context.Context, p *goose.Provider) error {
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read migration version: %w", err)
+	}
+	srcs := p.ListSources()
+	if latest := srcs[len(srcs)-1].Version; current > latest {
+		return fmt.Errorf("the database is at migration version %d, but this hubsync knows versions up to %d: "+
+			"it was migrated by a newer hubsync, or by a pre-release build (see the README, \"Upgrading from a pre-release build\")", current, latest)
+	}
+	return nil
 }

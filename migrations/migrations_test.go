@@ -134,7 +134,36 @@ func TestEverythingHasAComment(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'hub'`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables < 5 {
-		t.Fatalf("schema hub has %d tables, want at least 5", tables)
+	if tables < 4 {
+		t.Fatalf("schema hub has %d tables, want at least 4", tables)
+	}
+}
+
+// TestDatabaseAheadIsRefused: a database migrated by a pre-release build
+// (versions since squashed into 00001) or a newer hubsync is refused with
+// advice, rather than synced into a schema of another shape.
+func TestDatabaseAheadIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openEmpty(t)
+	p, err := migrations.NewProvider(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.CheckNotAhead(ctx, p); err != nil {
+		t.Fatalf("an empty database: %v, want no error", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.CheckNotAhead(ctx, p); err != nil {
+		t.Fatalf("a current database: %v, want no error", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (5, true)`); err != nil {
+		t.Fatal(err)
+	}
+	err = migrations.CheckNotAhead(ctx, p)
+	if err == nil || !strings.Contains(err.Error(), "pre-release") {
+		t.Fatalf("a database at version 5: %v, want an error naming the pre-release builds", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -79,12 +80,11 @@ func fetchFloorMain(args []string) int {
 
 // fetchAll is the HTTP floor: it pages every client (sorted by id, pages
 // not overlapping) and fetches every client's shared numbers with conc
-// requests in flight while paging goes on, decoding everything with the
-// same hubapi client the sync uses, and writes nothing. keep, when set,
-// receives each client with its channels (from several goroutines, one at a
-// time).
+// requests in flight while paging goes on, with the same hubapi client the
+// sync uses, and writes nothing. keep, when set, receives each client with
+// its channels as received (from several goroutines, one at a time).
 func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc int,
-	keep func(c *hubapi.PartnerClient, chans []hubapi.Channel)) (fetchResult, error) {
+	keep func(c benchRecord, chans []benchRecord)) (fetchResult, error) {
 	api, err := hubapi.New(hubapi.Config{BaseURL: baseURL, PartnerID: partner, APIKey: key})
 	if err != nil {
 		return fetchResult{}, err
@@ -96,7 +96,7 @@ func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc 
 	)
 	start := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
-	jobs := make(chan *hubapi.PartnerClient, 2*pageSize)
+	jobs := make(chan benchRecord, 2*pageSize)
 	g.Go(func() error {
 		defer close(jobs)
 		for offset := 0; ; {
@@ -104,15 +104,19 @@ func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc 
 			if err != nil {
 				return err
 			}
-			for i := range page.Clients {
+			for _, raw := range page.Records {
+				c, err := readBenchRecord(raw)
+				if err != nil {
+					return err
+				}
 				select {
-				case jobs <- &page.Clients[i]:
+				case jobs <- c:
 				case <-ctx.Done():
 					return ctx.Err()
 				}
 			}
-			n := len(page.Clients) + len(page.Bad)
-			res.clients += int64(len(page.Clients))
+			n := len(page.Records)
+			res.clients += int64(n)
 			offset += n
 			if n == 0 || (page.TotalKnown && offset >= page.Total) {
 				return nil
@@ -122,12 +126,18 @@ func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc 
 	for range conc {
 		g.Go(func() error {
 			for c := range jobs {
-				chans, _, err := api.SharedNumbers(ctx, c.ID)
+				raws, err := api.SharedNumbers(ctx, c.ID)
 				if err != nil {
 					return err
 				}
-				channels.Add(int64(len(chans)))
+				channels.Add(int64(len(raws)))
 				if keep != nil {
+					chans := make([]benchRecord, len(raws))
+					for i, raw := range raws {
+						if chans[i], err = readBenchRecord(raw); err != nil {
+							return err
+						}
+					}
 					keepMu.Lock()
 					keep(c, chans)
 					keepMu.Unlock()
@@ -160,27 +170,56 @@ var (
 		"is_oba", "created_at", "cancelled_at", "terminated_at", "raw", "content_hash"}
 )
 
-func (r *copyRows) add(partner string, c *hubapi.PartnerClient, chans []hubapi.Channel) {
-	var email *string
-	if c.ContactInfo != nil {
-		email = c.ContactInfo.Email
+// benchRecord is the part of a client or channel record the COPY floor
+// stores, besides the record itself.
+type benchRecord struct {
+	ID                        string                  `json:"id"`
+	ClientID                  string                  `json:"client_id"`
+	Name                      *string                 `json:"name"`
+	Status                    *string                 `json:"status"`
+	PartnerPayload            *string                 `json:"partner_payload"`
+	MaxChannels               *int64                  `json:"max_channels"`
+	FBBusinessID              *string                 `json:"fb_business_id"`
+	Organisation              *string                 `json:"organisation"`
+	ContactInfo               struct{ Email *string } `json:"contact_info"`
+	CreatedAt                 *string                 `json:"created_at"`
+	ModifiedAt                *string                 `json:"modified_at"`
+	AvailabilityStatus        *string                 `json:"availability_status"`
+	HubStatus                 *string                 `json:"hub_status"`
+	CurrentLimit              *string                 `json:"current_limit"`
+	CurrentQualityRating      *string                 `json:"current_quality_rating"`
+	CurrentQualityUpdateEvent *string                 `json:"current_quality_update_event"`
+	SetupInfo                 struct {
+		PhoneNumber *string `json:"phone_number"`
+		PhoneName   *string `json:"phone_name"`
+	} `json:"setup_info"`
+	IsOBA        *bool   `json:"is_oba"`
+	CancelledAt  *string `json:"cancelled_at"`
+	TerminatedAt *string `json:"terminated_at"`
+	Raw          []byte  `json:"-"`
+}
+
+func readBenchRecord(raw []byte) (benchRecord, error) {
+	var r benchRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("decode record: %w", err)
 	}
+	r.Raw = raw
+	return r, nil
+}
+
+func (r *copyRows) add(partner string, c benchRecord, chans []benchRecord) {
 	h := sha256.Sum256(c.Raw)
 	r.clients = append(r.clients, []any{partner, c.ID, c.Name, c.Status, c.PartnerPayload, c.MaxChannels,
-		c.FBBusinessID, c.Organisation, email, ts(c.CreatedAt), ts(c.ModifiedAt), c.Raw, h[:]})
-	for i := range chans {
-		ch := &chans[i]
+		c.FBBusinessID, c.Organisation, c.ContactInfo.Email, ts(c.CreatedAt), ts(c.ModifiedAt), c.Raw, h[:]})
+	for _, ch := range chans {
 		clientID := ch.ClientID
 		if clientID == "" {
 			clientID = c.ID
 		}
-		var phone, name *string
-		if ch.SetupInfo != nil {
-			phone, name = ch.SetupInfo.PhoneNumber, ch.SetupInfo.PhoneName
-		}
 		h := sha256.Sum256(ch.Raw)
 		r.channels = append(r.channels, []any{partner, ch.ID, clientID, ch.Status, ch.AvailabilityStatus, ch.HubStatus,
-			ch.CurrentLimit, ch.CurrentQualityRating, ch.CurrentQualityUpdateEvent, phone, name,
+			ch.CurrentLimit, ch.CurrentQualityRating, ch.CurrentQualityUpdateEvent, ch.SetupInfo.PhoneNumber, ch.SetupInfo.PhoneName,
 			ch.IsOBA, ts(ch.CreatedAt), ts(ch.CancelledAt), ts(ch.TerminatedAt), ch.Raw, h[:]})
 	}
 }

@@ -57,7 +57,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hubsync/hubsync/sync/fakehub"
-	"github.com/hubsync/hubsync/sync/hubapi"
 )
 
 const defaultDatabaseURL = "postgres://postgres@localhost:5432/postgres?sslmode=disable"
@@ -279,7 +278,7 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	// second, untimed pass so that keeping them does not slow the first.
 	rows := &copyRows{}
 	if _, err := fetchAll(ctx, big.url, partnerID, apiKey, o.pageSize, o.concurrency,
-		func(c *hubapi.PartnerClient, chans []hubapi.Channel) { rows.add(partnerID, c, chans) }); err != nil {
+		func(c benchRecord, chans []benchRecord) { rows.add(partnerID, c, chans) }); err != nil {
 		return err
 	}
 	rep.copyRows = len(rows.clients) + len(rows.channels)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"os"
@@ -358,34 +357,54 @@ func TestLongReadDoesNotBlockSync(t *testing.T) {
 		t.Fatalf("reader sees ch1 %q, expected ready", got)
 	}
 
-	q := db.New(f.pool)
 	upsert := func(status, newChannel string) {
 		t.Helper()
 		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		clients, _ := json.Marshal([]map[string]any{{
-			"id": "cl1", "name": "Acme " + status, "status": "active", "raw": map[string]any{"v": status},
-			"content_hash": hex.EncodeToString([]byte(status)),
-		}})
-		channels, _ := json.Marshal([]map[string]any{
-			{"id": "ch1", "client_id": "cl1", "status": status, "raw": map[string]any{"s": status},
-				"content_hash": hex.EncodeToString([]byte(status))},
-			{"id": newChannel, "client_id": "cl1", "status": "created", "raw": map[string]any{},
-				"content_hash": "00"},
+		text := func(v string) pgtype.Text { return pgtype.Text{String: v, Valid: true} }
+		run := pgtype.Int8{Int64: 1, Valid: true}
+		var c, ch map[string]int32
+		err := pgx.BeginFunc(wctx, f.pool, func(tx pgx.Tx) error {
+			q := db.New(tx)
+			if err := q.ClientStageCreate(wctx); err != nil {
+				return err
+			}
+			if _, err := q.ClientStageCopy(wctx, []db.ClientStageCopyParams{{PartnerID: partner, ID: "cl1",
+				Name: text("Acme " + status), Status: text("active"), Raw: []byte(`{"v":"` + status + `"}`), ContentHash: []byte(status)}}); err != nil {
+				return err
+			}
+			rows, err := q.ClientUpsert(wctx, run)
+			if err != nil {
+				return err
+			}
+			c = map[string]int32{}
+			for _, r := range rows {
+				c[r.Kind] += r.N
+			}
+			if err := q.ChannelStageCreate(wctx); err != nil {
+				return err
+			}
+			if _, err := q.ChannelStageCopy(wctx, []db.ChannelStageCopyParams{
+				{PartnerID: partner, ID: "ch1", ClientID: "cl1", Status: text(status), Raw: []byte(`{"s":"` + status + `"}`), ContentHash: []byte(status)},
+				{PartnerID: partner, ID: newChannel, ClientID: "cl1", Status: text("created"), Raw: []byte(`{}`), ContentHash: []byte{0}},
+			}); err != nil {
+				return err
+			}
+			crows, err := q.ChannelUpsert(wctx, run)
+			ch = map[string]int32{}
+			for _, r := range crows {
+				ch[r.Kind] += r.N
+			}
+			return err
 		})
-		c, err := q.ClientUpsert(wctx, db.ClientUpsertParams{Rows: clients, PartnerID: partner, RunID: pgtype.Int8{Int64: 1, Valid: true}})
 		if err != nil {
-			t.Fatalf("ClientUpsert while an analyst reads: expected it to finish, got %v", err)
+			t.Fatalf("a sync's write while an analyst reads: expected it to finish, got %v", err)
 		}
-		if c.Updated != 1 {
-			t.Errorf("ClientUpsert: expected 1 client updated, got %d inserted %d updated", c.Inserted, c.Updated)
+		if c["updated"] != 1 {
+			t.Errorf("ClientUpsert: expected 1 client updated, got %v", c)
 		}
-		ch, err := q.ChannelUpsert(wctx, db.ChannelUpsertParams{Rows: channels, PartnerID: partner, RunID: 1})
-		if err != nil {
-			t.Fatalf("ChannelUpsert while an analyst reads: expected it to finish, got %v", err)
-		}
-		if ch.Inserted != 1 || ch.Updated != 1 {
-			t.Errorf("ChannelUpsert: expected 1 inserted and 1 updated, got %d and %d", ch.Inserted, ch.Updated)
+		if ch["inserted"] != 1 || ch["updated"] != 1 {
+			t.Errorf("ChannelUpsert: expected 1 inserted and 1 updated, got %v", ch)
 		}
 	}
 

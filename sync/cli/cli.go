@@ -224,6 +224,9 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
+	if err := migrations.CheckNotAhead(ctx, p); err != nil {
+		return err
+	}
 	res, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("apply migrations: %w", err)

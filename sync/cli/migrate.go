@@ -48,6 +48,9 @@ func cmdMigrate(ctx context.Context, args []string, env Env) error {
 	}
 	switch sub {
 	case "up":
+		if err := migrations.CheckNotAhead(ctx, p); err != nil {
+			return err
+		}
 		res, err := p.Up(ctx)
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", err)

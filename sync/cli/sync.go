@@ -256,16 +256,16 @@ func cmdClients(ctx context.Context, args []string, env Env) error {
 	case wr.Updated:
 		what = "updated"
 	}
-	fmt.Fprintf(env.Stdout, "client %s updated through the API; database row %s", c.ID, what)
+	fmt.Fprintf(env.Stdout, "client %s updated through the API; database row %s", wr.ID, what)
 	if wr.Transitions > 0 {
 		fmt.Fprintf(env.Stdout, ", %d history row(s)", wr.Transitions)
 	}
 	fmt.Fprintln(env.Stdout)
-	if c.MaxChannels != nil {
-		fmt.Fprintf(env.Stdout, "  max_channels:    %d\n", *c.MaxChannels)
+	if wr.MaxChannels.Valid {
+		fmt.Fprintf(env.Stdout, "  max_channels:    %d\n", wr.MaxChannels.Int64)
 	}
-	if c.PartnerPayload != nil {
-		fmt.Fprintf(env.Stdout, "  partner_payload: %q\n", *c.PartnerPayload)
+	if wr.PartnerPayload.Valid {
+		fmt.Fprintf(env.Stdout, "  partner_payload: %q\n", wr.PartnerPayload.String)
 	}
 	return nil
 }

@@ -2,9 +2,9 @@ package hubapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Config configures a Client. Only BaseURL and PartnerID are required.
@@ -153,9 +154,9 @@ func New(cfg Config) (*Client, error) {
 		apiKey:     cfg.APIKey,
 		token:      cfg.Token,
 		http:       cfg.HTTPClient,
-		timeout:    cmp0(cfg.RequestTimeout, DefaultRequestTimeout),
-		maxElapsed: cmp0(cfg.MaxElapsed, DefaultMaxElapsed),
-		initial:    cmp0(cfg.InitialBackoff, DefaultInitialBackoff),
+		timeout:    cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout),
+		maxElapsed: cmp.Or(cfg.MaxElapsed, DefaultMaxElapsed),
+		initial:    cmp.Or(cfg.InitialBackoff, DefaultInitialBackoff),
 		log:        cfg.Logger,
 		onResponse: cfg.OnResponse,
 		onRetry:    cfg.OnRetry,
@@ -168,13 +169,6 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
-}
-
-func cmp0(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 func validHeaderValue(v string) bool {
@@ -244,10 +238,10 @@ type call struct {
 	// idempotent operations are retried after any transient failure; the
 	// others only when the request surely never reached the server.
 	idempotent bool
-	// salvage, if set, accepts a whole 2xx body that is not valid JSON
-	// because records inside it are broken (see salvage.go); the caller
-	// then decodes it leniently. A body it refuses is retried as damaged.
-	salvage func([]byte) bool
+	// parse reads a successful answer's body. A body it refuses is damaged
+	// in transit as far as the client can tell (truncated, cut by a proxy):
+	// the call is retried like any transient failure.
+	parse func([]byte) error
 }
 
 // attemptError is a failed attempt that may be retried.
@@ -268,9 +262,9 @@ func (e *attemptError) Unwrap() []error {
 	return []error{e.err}
 }
 
-// do runs c with retries and returns the body of the successful answer,
-// which is valid JSON.
-func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
+// do runs op with retries until its answer is a success that op.parse
+// accepts.
+func (c *Client) do(ctx context.Context, op call) error {
 	u := c.base + op.path
 	if len(op.query) > 0 {
 		u += "?" + op.query.Encode()
@@ -289,9 +283,9 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 		start: time.Now(),
 		max:   c.maxElapsed,
 	}
-	body, err := backoff.Retry(ctx, func() ([]byte, error) {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
-		body, queued, err := c.attempt(ctx, op, u)
+		queued, err := c.attempt(ctx, op, u)
 		bud.queued += queued
 		if err != nil && ctx.Err() == nil {
 			lastErr = err
@@ -300,9 +294,9 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 		// check it against the budget here.
 		var ae *attemptError
 		if errors.As(err, &ae) && ae.after > 0 && bud.spent()+ae.after > bud.max {
-			return nil, backoff.Permanent(err)
+			return struct{}{}, backoff.Permanent(err)
 		}
-		return body, err
+		return struct{}{}, err
 	},
 		backoff.WithBackOff(bud),
 		backoff.WithMaxElapsedTime(0), // bud keeps the budget
@@ -323,7 +317,7 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 		}),
 	)
 	if err == nil {
-		return body, nil
+		return nil
 	}
 	var ae *attemptError
 	if errors.As(err, &ae) {
@@ -337,9 +331,9 @@ func (c *Client) do(ctx context.Context, op call) ([]byte, error) {
 		err = fmt.Errorf("%w (last error: %w)", err, lastErr)
 	}
 	if attempts > 1 {
-		return nil, fmt.Errorf("gave up after %d attempts: %w", attempts, err)
+		return fmt.Errorf("gave up after %d attempts: %w", attempts, err)
 	}
-	return nil, err
+	return err
 }
 
 // budget is the retry policy of one call: exponential backoff, stopped once
@@ -368,19 +362,18 @@ func (b *budget) NextBackOff() time.Duration {
 // attempt sends one request, after waiting its turn in the Pacer; queued is
 // how long that wait took. Errors that must not be retried come back as
 // *backoff.PermanentError, the others as *attemptError.
-func (c *Client) attempt(ctx context.Context, op call, u string) (body []byte, queued time.Duration, err error) {
+func (c *Client) attempt(ctx context.Context, op call, u string) (queued time.Duration, err error) {
 	waitStart := time.Now()
 	err = c.pacer.Wait(ctx)
 	queued = time.Since(waitStart)
 	if err != nil {
-		return nil, queued, backoff.Permanent(fmt.Errorf("wait for rate limit: %w", err))
+		return queued, backoff.Permanent(fmt.Errorf("wait for rate limit: %w", err))
 	}
-	body, err = c.send(ctx, op, u)
-	return body, queued, err
+	return queued, c.send(ctx, op, u)
 }
 
 // send makes one attempt of op.
-func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
+func (c *Client) send(ctx context.Context, op call, u string) error {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -395,7 +388,7 @@ func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
 	}
 	req, err := http.NewRequestWithContext(actx, op.method, u, body)
 	if err != nil {
-		return nil, backoff.Permanent(fmt.Errorf("build request: %w", err))
+		return backoff.Permanent(fmt.Errorf("build request: %w", err))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
@@ -414,7 +407,7 @@ func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.observe(op.endpoint, 0, start)
-		return nil, c.transportError(ctx, actx, op, err, connected.Load(), "send request")
+		return c.transportError(ctx, actx, op, err, connected.Load(), "send request")
 	}
 	defer resp.Body.Close()
 
@@ -425,7 +418,7 @@ func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		c.observe(op.endpoint, 0, start)
-		return nil, c.transportError(ctx, actx, op, err, true, fmt.Sprintf("read %d answer", resp.StatusCode))
+		return c.transportError(ctx, actx, op, err, true, fmt.Sprintf("read %d answer", resp.StatusCode))
 	}
 	c.observe(op.endpoint, resp.StatusCode, start)
 
@@ -442,35 +435,35 @@ func (c *Client) send(ctx context.Context, op call, u string) ([]byte, error) {
 				slog.Duration("retry_after", apiErr.RetryAfter))
 		}
 		// A 429 was refused, not processed: safe to retry even a PATCH.
-		return nil, &attemptError{err: apiErr, reason: "429", after: apiErr.RetryAfter}
+		return &attemptError{err: apiErr, reason: "429", after: apiErr.RetryAfter}
 	case code >= 500:
 		apiErr := parseError(op.endpoint, code, resp.Header, truncate(data, limit), c.redact)
 		if !op.idempotent {
-			return nil, backoff.Permanent(fmt.Errorf("%w: %w", ErrOutcomeUnknown, apiErr))
+			return backoff.Permanent(fmt.Errorf("%w: %w", ErrOutcomeUnknown, apiErr))
 		}
-		return nil, &attemptError{err: apiErr, reason: "5xx", after: apiErr.RetryAfter}
+		return &attemptError{err: apiErr, reason: "5xx", after: apiErr.RetryAfter}
 	case code >= 300:
 		c.pacer.Succeeded()
-		return nil, backoff.Permanent(parseError(op.endpoint, code, resp.Header, truncate(data, limit), c.redact))
+		return backoff.Permanent(parseError(op.endpoint, code, resp.Header, truncate(data, limit), c.redact))
 	}
 	c.pacer.Succeeded()
 	if int64(len(data)) > limit {
-		return nil, backoff.Permanent(fmt.Errorf("answer larger than %d bytes", limit))
+		return backoff.Permanent(fmt.Errorf("answer larger than %d bytes", limit))
 	}
-	if !json.Valid(data) {
-		if op.salvage != nil && op.salvage(data) {
-			c.log.LogAttrs(ctx, slog.LevelWarn, "hub api answer has malformed records; keeping the others",
-				slog.String("endpoint", op.endpoint), slog.String("path", op.path))
-			return data, nil
+	if err := op.parse(data); err != nil {
+		if jsontext.Value(data).IsValid(decodeOptions) {
+			// Whole and well-formed, but not the documented shape: asking
+			// again would get the same.
+			return backoff.Permanent(fmt.Errorf("%d answer of an unexpected shape (%q): %w", resp.StatusCode, snippet(data, 80), err))
 		}
-		err := fmt.Errorf("invalid or truncated JSON in %d answer (%d bytes): %q", resp.StatusCode, len(data), snippet(data, 80))
+		err = fmt.Errorf("invalid or truncated JSON in %d answer (%d bytes, %q): %w", resp.StatusCode, len(data), snippet(data, 80), err)
 		if !op.idempotent {
 			// The server did answer 2xx: the update was applied.
-			return nil, backoff.Permanent(err)
+			return backoff.Permanent(err)
 		}
-		return nil, &attemptError{err: err, reason: "truncated"}
+		return &attemptError{err: err, reason: "truncated"}
 	}
-	return data, nil
+	return nil
 }
 
 func truncate(b []byte, n int64) []byte {

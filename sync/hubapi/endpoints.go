@@ -3,12 +3,16 @@ package hubapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ListParams selects a page of clients.
@@ -27,41 +31,24 @@ type ListParams struct {
 
 // ClientsPage is one page of ListClients.
 type ClientsPage struct {
-	// Limit, Offset, Total and Count are as the server sent them (0 when
-	// absent). Count defaults to the number of records in the page.
-	Limit, Offset, Total, Count int
-	// TotalKnown tells whether the server sent total; without it, the
-	// end of the listing cannot be proven.
+	// Limit, Offset and Total are as the server sent them (0 when absent or
+	// not an integer).
+	Limit, Offset, Total int
+	// TotalKnown tells whether the server sent an integer total.
 	TotalKnown bool
-	// Sort and Filters echo the server's view of the request.
-	Sort    []string
-	Filters map[string]any
-	// Clients are the records that decoded, in page order.
-	Clients []PartnerClient
-	// Bad are the records that could not be decoded; the good ones are
-	// still in Clients. len(Clients)+len(Bad) is the page's record count.
-	Bad []BadRecord
+	// Records are the page's client objects, each exactly as received, in
+	// page order. Nothing about them is checked but that they are JSON
+	// values: what to decode is the caller's decision.
+	Records []jsontext.Value
 }
 
-// BadRecord is a record of a page that could not be decoded.
-type BadRecord struct {
-	// Index is the record's position in the page (from 0).
-	Index int
-	// ID is the record's id if one could be extracted, else "".
-	ID string
-	// Snippet is the start of the record as received (about 200 bytes).
-	Snippet string
-	// Err says what is wrong with it.
-	Err error
-}
-
-// ErrMissingID is the Err of a BadRecord without an id.
-var ErrMissingID = errors.New("missing id")
+// decodeOptions read what a server may send: invalid UTF-8 and duplicate
+// member names are the records' problem, not the answer's.
+var decodeOptions = json.JoinOptions(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
 
 // ListClients fetches one page of the partner's clients
 // (GET /api/v2/partners/{partner_id}/clients). It is retried on transient
-// failures. Records that do not decode are returned in ClientsPage.Bad
-// rather than failing the page.
+// failures, a truncated or malformed answer included.
 func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, error) {
 	if p.Offset < 0 || p.Limit < 0 {
 		return nil, fmt.Errorf("list clients: negative offset or limit (%d, %d)", p.Offset, p.Limit)
@@ -81,27 +68,18 @@ func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, e
 		}
 		q.Set("filters", string(f))
 	}
-	var (
-		salvaged *ClientsPage
-		ok       bool
-	)
-	body, err := c.do(ctx, call{
+	var page *ClientsPage
+	err := c.do(ctx, call{
 		endpoint:   EndpointListClients,
 		method:     http.MethodGet,
 		path:       c.partnerPath() + "/clients",
 		query:      q,
 		idempotent: true,
-		// do checks that a body is valid JSON; one that is not comes back
-		// only when this salvaged it, so the body is not checked again.
-		salvage: func(b []byte) bool { salvaged, ok = salvageClientsPage(b); return ok },
+		parse: func(body []byte) (err error) {
+			page, err = parseClientsPage(body)
+			return err
+		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list clients at offset %d: %w", p.Offset, err)
-	}
-	if ok {
-		return salvaged, nil
-	}
-	page, err := decodeClientsPage(body)
 	if err != nil {
 		return nil, fmt.Errorf("list clients at offset %d: %w", p.Offset, err)
 	}
@@ -109,87 +87,42 @@ func (c *Client) ListClients(ctx context.Context, p ListParams) (*ClientsPage, e
 }
 
 // SharedNumbers fetches the channels a client shares with the partner
-// (GET /api/v2/partners/{partner_id}/clients/{client_id}/shared_client_numbers).
-// It is retried on transient failures. Records that do not decode are
-// returned as BadRecords beside the good channels. A channel without a
-// status is returned with Status nil; a channel without client_id gets
-// clientID.
-func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]Channel, []BadRecord, error) {
-	return c.SharedNumbersExcept(ctx, clientID, nil)
-}
-
-// SharedNumbersExcept is SharedNumbers for a caller that holds some of the
-// channels already: known is given each record of a well-formed answer as
-// its compacted bytes (what Channel.Raw would hold), before it is decoded,
-// and a record it reports as known is left out of the result undecoded.
-// Decoding is most of what a fetch costs the client, and a re-sync holds
-// almost every record already. A nil known is SharedNumbers.
-func (c *Client) SharedNumbersExcept(ctx context.Context, clientID string, known func(raw json.RawMessage) bool) ([]Channel, []BadRecord, error) {
+// (GET /api/v2/partners/{partner_id}/clients/{client_id}/shared_client_numbers),
+// each exactly as received. It is retried on transient failures. A null
+// answer is no channels.
+func (c *Client) SharedNumbers(ctx context.Context, clientID string) ([]jsontext.Value, error) {
 	esc, err := escapeID(clientID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("shared numbers: %w", err)
+		return nil, fmt.Errorf("shared numbers: %w", err)
 	}
-	var (
-		raws     []json.RawMessage
-		salvaged bool
-	)
-	body, err := c.do(ctx, call{
+	var recs []jsontext.Value
+	err = c.do(ctx, call{
 		endpoint:   EndpointSharedNumbers,
 		method:     http.MethodGet,
 		path:       c.partnerPath() + "/clients/" + esc + "/shared_client_numbers",
 		idempotent: true,
-		salvage:    func(b []byte) bool { raws, salvaged = salvageArrayBody(b); return salvaged }, // as in ListClients
+		parse: func(body []byte) (err error) {
+			recs, err = parseArray(body)
+			return err
+		},
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("shared numbers of client %s: %w", clientID, err)
+		return nil, fmt.Errorf("shared numbers of client %s: %w", clientID, err)
 	}
-	if !salvaged {
-		if raws = splitArray(body); raws == nil {
-			if isNull(body) {
-				return nil, nil, nil
-			}
-			err := json.Unmarshal(body, &raws) // says what it is instead
-			return nil, nil, fmt.Errorf("shared numbers of client %s: answer is not an array: %w", clientID, err)
-		}
-	}
-	// at is where each record left to decode stands in the answer, once
-	// known has left some out. compact assumes valid JSON: a salvaged
-	// answer is decoded whole.
-	var at []int
-	if known != nil && !salvaged {
-		kept := raws[:0]
-		for i, raw := range raws {
-			if raw = compact(raw); !known(raw) {
-				kept, at = append(kept, raw), append(at, i)
-			}
-		}
-		raws = kept
-	}
-	chans, bad := decodeRecords(raws, decodeChannel, func(ch *Channel) string { return ch.ID })
-	if at != nil {
-		for i := range bad {
-			bad[i].Index = at[bad[i].Index]
-		}
-	}
-	for i := range chans {
-		if chans[i].ClientID == "" {
-			chans[i].ClientID = clientID
-		}
-	}
-	return chans, bad, nil
+	return recs, nil
 }
 
 // ClientUpdate is the body of UpdateClient; nil fields are left unchanged.
 type ClientUpdate struct {
 	// PartnerPayload sets the partner's free-text field ("" clears it).
-	PartnerPayload *string `json:"partner_payload,omitempty"`
+	PartnerPayload *string `json:"partner_payload,omitzero"`
 	// MaxChannels sets how many channels the client may have.
-	MaxChannels *int64 `json:"max_channels,omitempty"`
+	MaxChannels *int64 `json:"max_channels,omitzero"`
 }
 
 // UpdateClient changes a client's settings
 // (PATCH /api/v2/partners/{partner_id}/clients/{client_id}) and returns the
-// client as the server has it afterwards.
+// client object as the server has it afterwards, exactly as received.
 //
 // Retry rule: a PATCH is retried only when it surely did not reach the
 // server or was refused unprocessed: when no connection could be made
@@ -197,7 +130,7 @@ type ClientUpdate struct {
 // was obtained, a timeout, a reset, a truncated answer or a 5xx is not
 // retried: the error then wraps ErrOutcomeUnknown, and the caller should
 // read the client back.
-func (c *Client) UpdateClient(ctx context.Context, clientID string, u ClientUpdate) (*PartnerClient, error) {
+func (c *Client) UpdateClient(ctx context.Context, clientID string, u ClientUpdate) (jsontext.Value, error) {
 	esc, err := escapeID(clientID)
 	if err != nil {
 		return nil, fmt.Errorf("update client: %w", err)
@@ -209,23 +142,25 @@ func (c *Client) UpdateClient(ctx context.Context, clientID string, u ClientUpda
 	if err != nil {
 		return nil, fmt.Errorf("update client %s: encode body: %w", clientID, err)
 	}
-	body, err := c.do(ctx, call{
+	var rec jsontext.Value
+	err = c.do(ctx, call{
 		endpoint: EndpointUpdateClient,
 		method:   http.MethodPatch,
 		path:     c.partnerPath() + "/clients/" + esc,
 		body:     reqBody,
+		parse: func(body []byte) error {
+			v := jsontext.Value(bytes.TrimSpace(body))
+			if v.Kind() != '{' {
+				return fmt.Errorf("answer is not an object: %s", snippet(body, 80))
+			}
+			rec = v
+			return nil
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update client %s: %w", clientID, err)
 	}
-	var pc PartnerClient
-	if err := json.Unmarshal(body, &pc); err != nil {
-		return nil, fmt.Errorf("update client %s: decode answer (%s): %w", clientID, snippet(body, maxBodySnippet), err)
-	}
-	if pc.ID == "" {
-		return nil, fmt.Errorf("update client %s: answer: %w", clientID, ErrMissingID)
-	}
-	return &pc, nil
+	return rec, nil
 }
 
 func (c *Client) partnerPath() string {
@@ -240,128 +175,123 @@ func escapeID(id string) (string, error) {
 	return url.PathEscape(id), nil
 }
 
-func isNull(b []byte) bool { return string(bytes.TrimSpace(b)) == "null" }
-
-// pageEnvelope is PartnerClientsPublicOut with each field kept raw, so that
-// one field of an unexpected type spoils only itself.
-type pageEnvelope struct {
-	Limit   json.RawMessage   `json:"limit"`
-	Offset  json.RawMessage   `json:"offset"`
-	Total   json.RawMessage   `json:"total"`
-	Count   json.RawMessage   `json:"count"`
-	Sort    json.RawMessage   `json:"sort"`
-	Filters json.RawMessage   `json:"filters"`
-	Clients []json.RawMessage `json:"clients"`
-}
-
-func decodeClientsPage(body []byte) (*ClientsPage, error) {
-	var env pageEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+// parseClientsPage reads PartnerClientsPublicOut: the paging fields and the
+// clients array, whose elements are kept as received.
+func parseClientsPage(body []byte) (*ClientsPage, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	if tok, err := dec.ReadToken(); err != nil {
 		return nil, fmt.Errorf("decode page: %w", err)
-	}
-	if env.Clients == nil {
-		var probe map[string]json.RawMessage
-		if err := json.Unmarshal(body, &probe); err == nil {
-			if _, ok := probe["clients"]; !ok {
-				return nil, errors.New("decode page: no clients array in answer")
-			}
-		}
+	} else if tok.Kind() != '{' {
+		return nil, fmt.Errorf("decode page: answer is a JSON %s, not an object", kindName(tok.Kind()))
 	}
 	page := &ClientsPage{}
-	page.Limit, _ = looseInt(env.Limit)
-	page.Offset, _ = looseInt(env.Offset)
-	page.Total, page.TotalKnown = looseInt(env.Total)
-	var ok bool
-	if page.Count, ok = looseInt(env.Count); !ok {
-		page.Count = len(env.Clients)
-	}
-	if len(env.Sort) > 0 {
-		var list []string
-		var one string
-		if json.Unmarshal(env.Sort, &list) == nil {
-			page.Sort = list
-		} else if json.Unmarshal(env.Sort, &one) == nil && one != "" {
-			page.Sort = []string{one}
+	found := false
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, fmt.Errorf("decode page: %w", err)
+		}
+		name := tok.String()
+		switch name {
+		case "clients":
+			if dec.PeekKind() == 'n' {
+				_, err = dec.ReadToken()
+			} else {
+				page.Records, err = readArray(dec)
+			}
+			found = true
+		case "total", "limit", "offset":
+			var v jsontext.Value
+			if v, err = dec.ReadValue(); err == nil {
+				n, ok := looseInt(v)
+				switch name {
+				case "total":
+					page.Total, page.TotalKnown = n, ok
+				case "limit":
+					page.Limit = n
+				case "offset":
+					page.Offset = n
+				}
+			}
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode page: %w", err)
 		}
 	}
-	if len(env.Filters) > 0 {
-		_ = json.Unmarshal(env.Filters, &page.Filters) // echo only; a wrong shape is not worth failing for
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, fmt.Errorf("decode page: %w", err)
 	}
-	page.Clients, page.Bad = decodeRecords(env.Clients, decodeClient, func(pc *PartnerClient) string { return pc.ID })
+	if !found {
+		return nil, errors.New("decode page: no clients array in answer")
+	}
 	return page, nil
 }
 
-// splitArray returns the elements of the JSON array body, which do has
-// checked to be valid JSON, as slices of it: one pass that follows strings and nesting
-// only, where json.Unmarshal into []json.RawMessage would check it all
-// again. It returns nil when body is not an array, and an empty slice for
-// an empty one.
-func splitArray(body []byte) []json.RawMessage {
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '[' {
-		return nil
+// parseArray reads an answer that is an array of records (or null).
+func parseArray(body []byte) ([]jsontext.Value, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	if dec.PeekKind() == 'n' {
+		_, err := dec.ReadToken()
+		return nil, err
 	}
-	elems := []json.RawMessage{}
-	depth, start := 0, -1
-	for i++; i < len(body); i++ {
-		c := body[i]
-		if start < 0 && !isSpace(c) && (depth > 0 || (c != ',' && c != ']')) {
-			start = i // an element begins
-		}
-		switch {
-		case c == '"':
-			i = stringEnd(body, i)
-		case c == '{' || c == '[':
-			depth++
-		case depth > 0 && (c == '}' || c == ']'):
-			depth--
-		case depth == 0 && (c == ',' || c == ']'):
-			if start >= 0 {
-				elems = append(elems, bytes.TrimRight(body[start:i], " \t\r\n"))
-				start = -1
-			}
-			if c == ']' {
-				return elems
-			}
-		}
+	recs, err := readArray(dec)
+	if err != nil {
+		return nil, fmt.Errorf("answer: %w", err)
 	}
-	return nil
+	if _, err := dec.ReadToken(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("answer: %w", err)
+	}
+	return recs, nil
 }
 
-// decodeRecords decodes each raw record on its own; the ones that fail, or
-// have no id, become BadRecords.
-func decodeRecords[T any](raws []json.RawMessage, decode func([]byte, *T) error, id func(*T) string) ([]T, []BadRecord) {
-	good := make([]T, 0, len(raws))
-	var bad []BadRecord
-	for i, raw := range raws {
-		var v T
-		err := decode(raw, &v)
-		var syntaxErr *json.SyntaxError
-		switch {
-		case isNull(raw):
-			err = errors.New("null record")
-		case errors.As(err, &syntaxErr):
-			err = fmt.Errorf("%w: %v", errMalformedRecord, err)
-		case err != nil:
-		case id(&v) == "":
-			err = ErrMissingID
+// readArray reads the array that comes next in dec, keeping a copy of each
+// element as received.
+func readArray(dec *jsontext.Decoder) ([]jsontext.Value, error) {
+	if k := dec.PeekKind(); k != '[' {
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, err
 		}
+		return nil, fmt.Errorf("a JSON %s where an array belongs", kindName(k))
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	recs := []jsontext.Value{}
+	for dec.PeekKind() != ']' {
+		v, err := dec.ReadValue()
 		if err != nil {
-			bad = append(bad, BadRecord{Index: i, ID: extractID(raw), Snippet: snippet(raw, maxBodySnippet), Err: err})
-			continue
+			return nil, err
 		}
-		good = append(good, v)
+		recs = append(recs, v.Clone())
 	}
-	return good, bad
+	_, err := dec.ReadToken()
+	return recs, err
 }
 
-// looseInt reads a JSON number (or numeric string) as an int; false when
-// absent, null or not an integer.
-func looseInt(raw json.RawMessage) (int, bool) {
-	s := looseString(raw)
-	if s == "" {
-		return 0, false
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
 	}
+	return "value"
+}
+
+// looseInt reads a JSON integer (or numeric string) as an int; false when
+// absent, null or not an integer.
+func looseInt(v jsontext.Value) (int, bool) {
+	s := strings.Trim(string(bytes.TrimSpace(v)), `"`)
 	if n, err := strconv.Atoi(s); err == nil {
 		return n, true
 	}

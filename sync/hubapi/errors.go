@@ -1,7 +1,6 @@
 package hubapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +8,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Endpoint names, as used in Error.Endpoint, Config.OnResponse and
@@ -91,10 +93,10 @@ func (e *Error) Temporary() bool {
 // errorEnvelope covers both DefaultValidationError and DefaultHttpError.
 type errorEnvelope struct {
 	Meta *struct {
-		DeveloperMessage json.RawMessage `json:"developer_message"`
-		HTTPCode         json.RawMessage `json:"http_code"`
-		TraceID          json.RawMessage `json:"360dialog_trace_id"`
-		Details          map[string]any  `json:"details"`
+		DeveloperMessage jsontext.Value `json:"developer_message"`
+		HTTPCode         jsontext.Value `json:"http_code"`
+		TraceID          jsontext.Value `json:"360dialog_trace_id"`
+		Details          map[string]any `json:"details"`
 	} `json:"meta"`
 }
 
@@ -110,7 +112,7 @@ const maxBodySnippet = 200
 func parseError(endpoint string, status int, h http.Header, body []byte, redact func(string) string) *Error {
 	e := &Error{StatusCode: status, Endpoint: endpoint, RetryAfter: parseRetryAfter(h.Get("Retry-After"), time.Now())}
 	var env errorEnvelope
-	if err := json.Unmarshal(body, &env); err == nil && env.Meta != nil {
+	if err := json.Unmarshal(body, &env, decodeOptions); err == nil && env.Meta != nil {
 		e.DeveloperMessage = redact(looseString(env.Meta.DeveloperMessage))
 		e.TraceID = redact(looseString(env.Meta.TraceID))
 		if n, err := strconv.Atoi(looseString(env.Meta.HTTPCode)); err == nil {
@@ -129,7 +131,7 @@ func parseError(endpoint string, status int, h http.Header, body []byte, redact 
 
 // looseString renders a JSON scalar as text: strings unquoted, numbers as
 // written, null and absent as "".
-func looseString(raw json.RawMessage) string {
+func looseString(raw jsontext.Value) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/hubsync/hubsync/sync/hubapi"
 )
 
-// Paging through all clients, keeping the good records of a page that
-// also holds bad ones, and telling API errors from the rest.
+// Paging through all clients, each record kept as received, and telling
+// API errors from the rest.
 func ExampleClient_ListClients() {
 	c, err := hubapi.New(hubapi.Config{
 		BaseURL:        "http://127.0.0.1:8360",
@@ -32,13 +32,10 @@ func ExampleClient_ListClients() {
 		} else if err != nil {
 			log.Fatal(err)
 		}
-		for _, b := range page.Bad {
-			log.Printf("skipping record %d (id %q): %v", b.Index, b.ID, b.Err)
+		for _, rec := range page.Records {
+			fmt.Println(string(rec))
 		}
-		for _, pc := range page.Clients {
-			fmt.Println(pc.ID)
-		}
-		n := len(page.Clients) + len(page.Bad)
+		n := len(page.Records)
 		offset += n
 		if n == 0 || (page.TotalKnown && offset >= page.Total) {
 			break

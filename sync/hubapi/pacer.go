@@ -63,9 +63,6 @@ func (p *Pacer) Limit() float64 {
 	return p.cur
 }
 
-// Ceiling reports the rate the Pacer climbs back to; 0 means unlimited.
-func (p *Pacer) Ceiling() float64 { return p.ceiling }
-
 // PausedUntil reports until when Wait holds every caller back after a 429;
 // it is in the past when there is no pause.
 func (p *Pacer) PausedUntil() time.Time {

@@ -29,6 +29,7 @@ type Metrics struct {
 	Transitions        *prometheus.CounterVec   // entity, attribute
 	UnknownValues      *prometheus.CounterVec   // attribute
 	BadRecords         *prometheus.CounterVec   // entity
+	FieldsMadeSafe     *prometheus.CounterVec   // entity
 	ChannelsByStatus   *prometheus.GaugeVec     // status
 	APIRequestDuration *prometheus.HistogramVec // endpoint
 }
@@ -76,6 +77,9 @@ func New() *Metrics {
 		BadRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hubsync_bad_records_total", Help: "Records from the API that could not be used and were skipped, by entity.",
 		}, []string{"entity"}),
+		FieldsMadeSafe: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubsync_fields_made_safe_total", Help: "Members of stored records that could not be stored as sent (wrong type, out of range, U+0000): the column is NULL or made safe and raw keeps them, by entity.",
+		}, []string{"entity"}),
 		ChannelsByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hubsync_channels", Help: "Live channels by status after the last run.",
 		}, []string{"status"}),
@@ -86,7 +90,7 @@ func New() *Metrics {
 	}
 	r.MustRegister(m.Runs, m.RunDuration, m.LastSuccess, m.LastRunSucceeded, m.SkippedRuns,
 		m.APIRequests, m.APIRetries, m.APIThrottled, m.RowsWritten, m.Transitions,
-		m.UnknownValues, m.BadRecords, m.ChannelsByStatus, m.APIRequestDuration,
+		m.UnknownValues, m.BadRecords, m.FieldsMadeSafe, m.ChannelsByStatus, m.APIRequestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -144,4 +148,12 @@ func (m *Metrics) AddBad(entity string) {
 		return
 	}
 	m.BadRecords.WithLabelValues(entity).Inc()
+}
+
+// AddMadeSafe counts members of stored records that could not be stored as sent.
+func (m *Metrics) AddMadeSafe(entity string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.FieldsMadeSafe.WithLabelValues(entity).Add(float64(n))
 }

