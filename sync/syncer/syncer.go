@@ -18,7 +18,6 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -311,7 +311,7 @@ func (r *run) finish(ctx context.Context, runErr error) (Result, error) {
 	}
 	r.mu.Unlock()
 
-	unknownList, _ := json.Marshal(res.Unknown)
+	unknownList, _ := json.Marshal(res.Unknown, json.Deterministic(true))
 	q := db.New(r.s.cfg.Pool)
 	// A run that lost its lock may have been marked abandoned by the run
 	// that took over: that verdict stands, and this run's end is not written
