@@ -35,12 +35,13 @@ type fetchResult struct {
 const fetchFloorArg = "__fetch-floor"
 
 // fetchFloor runs fetchAll in a child process.
-func fetchFloor(ctx context.Context, baseURL string, pageSize, conc int) (fetchResult, error) {
+func fetchFloor(ctx context.Context, baseURL string, pageSize, conc int, rate float64) (fetchResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return fetchResult{}, fmt.Errorf("find the bench executable: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, self, fetchFloorArg, baseURL, strconv.Itoa(pageSize), strconv.Itoa(conc))
+	cmd := exec.CommandContext(ctx, self, fetchFloorArg, baseURL, strconv.Itoa(pageSize), strconv.Itoa(conc),
+		strconv.FormatFloat(rate, 'f', -1, 64))
 	cmd.Stderr = os.Stderr
 	busy0 := readCPUStat()
 	out, err := cmd.Output()
@@ -59,17 +60,18 @@ func fetchFloor(ctx context.Context, baseURL string, pageSize, conc int) (fetchR
 }
 
 func fetchFloorMain(args []string) int {
-	if len(args) != 3 {
-		fmt.Fprintln(os.Stderr, "bench: usage: bench "+fetchFloorArg+" URL PAGE_SIZE CONCURRENCY")
+	if len(args) != 4 {
+		fmt.Fprintln(os.Stderr, "bench: usage: bench "+fetchFloorArg+" URL PAGE_SIZE CONCURRENCY RATE_LIMIT")
 		return 2
 	}
 	pageSize, err1 := strconv.Atoi(args[1])
 	conc, err2 := strconv.Atoi(args[2])
-	if err1 != nil || err2 != nil {
-		fmt.Fprintln(os.Stderr, "bench: page size and concurrency must be numbers")
+	rate, err3 := strconv.ParseFloat(args[3], 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		fmt.Fprintln(os.Stderr, "bench: page size, concurrency and rate limit must be numbers")
 		return 2
 	}
-	r, err := fetchAll(context.Background(), args[0], partnerID, apiKey, pageSize, conc, nil)
+	r, err := fetchAll(context.Background(), args[0], partnerID, apiKey, pageSize, conc, rate, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -80,12 +82,13 @@ func fetchFloorMain(args []string) int {
 
 // fetchAll is the HTTP floor: it pages every client (sorted by id, pages
 // not overlapping) and fetches every client's shared numbers with conc
-// requests in flight while paging goes on, with the same hubapi client the
-// sync uses, and writes nothing. keep, when set, receives each client with
-// its channels as received (from several goroutines, one at a time).
-func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc int,
+// requests in flight while paging goes on, at most rate requests a second,
+// with the same hubapi client the sync uses, and writes nothing. keep, when
+// set, receives each client with its channels as received (from several
+// goroutines, one at a time).
+func fetchAll(ctx context.Context, baseURL, partner, key string, pageSize, conc int, rate float64,
 	keep func(c benchRecord, chans []benchRecord)) (fetchResult, error) {
-	api, err := hubapi.New(hubapi.Config{BaseURL: baseURL, PartnerID: partner, APIKey: key})
+	api, err := hubapi.New(hubapi.Config{BaseURL: baseURL, PartnerID: partner, APIKey: key, RateLimit: rate})
 	if err != nil {
 		return fetchResult{}, err
 	}

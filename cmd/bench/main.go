@@ -1,14 +1,17 @@
-// Command bench measures what a sync costs (GitHub issue 6): it runs
+// Command bench measures what a sync costs (GitHub issues 6 and 15): it runs
 // `hubsync sync` as a subprocess against the simulator and a real Postgres,
 // for every scenario in one run, next to the floors the sync cannot beat,
 // and prints one markdown table with a verdict per target.
 //
-//	go run ./cmd/bench                  # full size, ~10 minutes; rewrites docs/performance.md
-//	go run ./cmd/bench -quick           # a smaller smoke run, ~1 minute; prints only
-//	go run ./cmd/bench -clients 20000   # any size; see -help
+//	go run ./cmd/bench                      # full size, ~8 minutes; rewrites docs/performance.md
+//	go run ./cmd/bench -quick               # a smaller smoke run, ~1 minute; prints only
+//	go run ./cmd/bench -quick -scenarios latency,slow-list   # only some groups
+//	go run ./cmd/bench -clients 20000       # any size; see -help
 //
-// Scenarios, in this order, each on a scratch database that is dropped at the
-// end (CREATE DATABASE hubsync_bench_<pid>_<n> on the server in DATABASE_URL):
+// Scenarios come in groups, chosen with -scenarios (all by default), run in
+// this order, each on a scratch database that is dropped at the end
+// (CREATE DATABASE hubsync_bench_<pid>_<n> on the server in DATABASE_URL).
+// Group loopback, against a simulator that answers as fast as it can:
 //
 //	floor fetch  page every client and fetch every client's shared numbers
 //	             with hubapi at the sync's concurrency, decoding all, no
@@ -24,11 +27,27 @@
 //	             each right after a pass of the fetch floor, the best of each
 //	             kept
 //	c            re-sync after the status of -change of the channels changed
+//
+// Group throttled:
+//
 //	d            initial sync of -throttled-clients clients against a
 //	             simulator with -latency per request and -rps before 429,
 //	             with HUBSYNC_RATE_LIMIT set to the same -rps
 //
-// The simulator runs inside the bench (so that scenario c can change its data
+// Groups latency and slow-list, on one database, -latency-clients clients:
+//
+//	floor        the fetch floor against a simulator adding -latency to
+//	             every request; the faster of a pass before e and one after f
+//	e            initial sync against that simulator
+//	f            re-sync, nothing changed, against it
+//	floor        the fetch floor against a simulator of the same data whose
+//	             list answers take -list-latency and shared-number answers
+//	             -shared-latency; the faster of a pass before g and one after
+//	g            re-sync, nothing changed, against that simulator (without
+//	             group latency, an untimed initial sync comes first)
+//
+// Every floor runs at the sync's page size, concurrency and rate limit. The
+// simulator runs inside the bench (so that scenario c can change its data
 // between runs through its Go API); the sync runs as its own process, so its
 // peak RSS is its own. WAL is measured two ways: the cluster-wide difference
 // of pg_current_wal_lsn(), and, with pg_walinspect, the bytes of the WAL
@@ -44,6 +63,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,6 +71,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +92,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -79,12 +103,15 @@ func main() {
 // options are the bench's settings.
 type options struct {
 	clients, smallClients, throttledClients int
+	latencyClients                          int
 	perClient                               float64
 	seed                                    int64
 	pageSize, concurrency                   int
 	change                                  float64
 	rps                                     float64
 	latency                                 time.Duration
+	listLatency, sharedLatency              time.Duration
+	scenarios                               map[string]bool // the groups to run
 	syncTimeout                             time.Duration
 	databaseURL                             string
 	out                                     string
@@ -97,6 +124,20 @@ const (
 	partnerID = fakehub.DefaultPartnerID
 	apiKey    = fakehub.DefaultAPIKey
 )
+
+// Scenario groups, as named by -scenarios.
+const (
+	groupLoopback  = "loopback"  // floors, a, b, c
+	groupThrottled = "throttled" // d
+	groupLatency   = "latency"   // e, f
+	groupSlowList  = "slow-list" // g
+)
+
+var allGroups = []string{groupLoopback, groupThrottled, groupLatency, groupSlowList}
+
+// rateLimit is HUBSYNC_RATE_LIMIT for every scenario but d, and the floors'
+// rate limit: high enough never to bind.
+const rateLimit = 100_000
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{args: args}
@@ -111,11 +152,15 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.concurrency, "concurrency", 8, "HUBSYNC_CONCURRENCY, and the floor's requests in flight")
 	fs.Float64Var(&o.change, "change", 0.01, "share of channels whose status changes before scenario c")
 	fs.Float64Var(&o.rps, "rps", 200, "scenario d: simulator requests/s before 429, and HUBSYNC_RATE_LIMIT")
-	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "scenario d: simulator latency per request")
+	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "scenarios d, e and f: simulator latency per request")
+	fs.IntVar(&o.latencyClients, "latency-clients", 10_000, "clients of scenarios e, f and g")
+	fs.DurationVar(&o.listLatency, "list-latency", 200*time.Millisecond, "scenario g: simulator latency per list request")
+	fs.DurationVar(&o.sharedLatency, "shared-latency", 20*time.Millisecond, "scenario g: simulator latency per shared-number request")
+	scenarios := fs.String("scenarios", strings.Join(allGroups, ","), "comma-separated groups of scenarios to run: "+strings.Join(allGroups, ", "))
 	fs.DurationVar(&o.syncTimeout, "sync-timeout", 20*time.Minute, "give up on one sync run after this long")
 	fs.StringVar(&o.databaseURL, "database-url", "", "Postgres server for the scratch databases (default $DATABASE_URL, else "+defaultDatabaseURL+")")
-	fs.StringVar(&o.out, "out", "docs/performance.md", "write the report into this file (relative to the module root; - for none); -quick writes none unless set")
-	fs.BoolVar(&o.quick, "quick", false, "smoke run: 5,000 clients, 1,000 for the baseline and for d (flags set explicitly win)")
+	fs.StringVar(&o.out, "out", "docs/performance.md", "write the report into this file (relative to the module root; - for none); -quick and -scenarios write none unless set")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: 5,000 clients, 1,000 for the baseline and for d to g (flags set explicitly win)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch databases and logs")
 	fs.StringVar(&o.profile, "profile", "", "profile the sync in process into this directory instead of running the scenarios")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +181,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		if !set["throttled-clients"] {
 			o.throttledClients = 1_000
 		}
+		if !set["latency-clients"] {
+			o.latencyClients = 1_000
+		}
 		if !set["out"] {
 			o.out = "-"
 		}
@@ -146,9 +194,23 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.databaseURL == "" {
 		o.databaseURL = defaultDatabaseURL
 	}
+	o.scenarios = map[string]bool{}
+	for name := range strings.SplitSeq(*scenarios, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(allGroups, name) {
+			return nil, fmt.Errorf("-scenarios: unknown group %q (want some of %s)", name, strings.Join(allGroups, ", "))
+		}
+		o.scenarios[name] = true
+	}
+	// A partial table must not replace the full one in the docs by default.
+	if len(o.scenarios) < len(allGroups) && !set["out"] {
+		o.out = "-"
+	}
 	switch {
-	case o.clients < 100 || o.smallClients < 100 || o.throttledClients < 100:
-		return nil, fmt.Errorf("-clients, -small-clients and -throttled-clients must be at least 100")
+	case o.clients < 100 || o.smallClients < 100 || o.throttledClients < 100 || o.latencyClients < 100:
+		return nil, fmt.Errorf("-clients, -small-clients, -throttled-clients and -latency-clients must be at least 100")
+	case o.latency < 0 || o.listLatency < 0 || o.sharedLatency < 0:
+		return nil, fmt.Errorf("-latency, -list-latency and -shared-latency must not be negative")
 	case !(o.change > 0 && o.change <= 1):
 		return nil, fmt.Errorf("-change must be in (0, 1]")
 	case o.rps <= 0:
@@ -211,7 +273,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		keepLogs = true
 		return err
 	}
-	for _, r := range []result{rep.small, rep.a, rep.b, rep.c, rep.d} {
+	for _, r := range rep.results() {
 		if r.exitErr != nil {
 			keepLogs = true
 		}
@@ -240,8 +302,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// measure runs the floors and the scenarios, filling rep.
+// measure runs the chosen groups of scenarios, filling rep.
 func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, rep *report, logf func(string, ...any)) error {
+	env := syncEnv{bin: bin, workDir: work, pageSize: o.pageSize, conc: o.concurrency, partner: partnerID,
+		apiKey: apiKey, timeout: o.syncTimeout, server: srv, rateLimit: rateLimit}
+	if o.scenarios[groupLoopback] {
+		if err := measureLoopback(ctx, o, srv, env, rep, logf); err != nil {
+			return err
+		}
+	}
+	if o.scenarios[groupThrottled] {
+		if err := measureThrottled(ctx, o, srv, env, rep, logf); err != nil {
+			return err
+		}
+	}
+	if o.scenarios[groupLatency] || o.scenarios[groupSlowList] {
+		if err := measureLatency(ctx, o, srv, env, rep, logf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measureLoopback runs the floors and scenarios a, b and c.
+func measureLoopback(ctx context.Context, o *options, srv *pgServer, env syncEnv, rep *report, logf func(string, ...any)) error {
 	big, err := startSim(ctx, fakehub.Config{Seed: o.seed, Clients: o.clients, ChannelsPerClient: o.perClient})
 	if err != nil {
 		return err
@@ -258,7 +342,7 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	// the faster.
 	fetchPass := func(label string, best *fetchResult) error {
 		runtime.GC()
-		f, err := fetchFloor(ctx, big.url, o.pageSize, o.concurrency)
+		f, err := fetchFloor(ctx, big.url, o.pageSize, o.concurrency, env.rateLimit)
 		if err != nil {
 			return err
 		}
@@ -277,7 +361,7 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	// Floor 2: COPY the same rows, no HTTP. The rows are collected by a
 	// second, untimed pass so that keeping them does not slow the first.
 	rows := &copyRows{}
-	if _, err := fetchAll(ctx, big.url, partnerID, apiKey, o.pageSize, o.concurrency,
+	if _, err := fetchAll(ctx, big.url, partnerID, apiKey, o.pageSize, o.concurrency, env.rateLimit,
 		func(c benchRecord, chans []benchRecord) { rows.add(partnerID, c, chans) }); err != nil {
 		return err
 	}
@@ -308,9 +392,6 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	rows = nil
 	runtime.GC()
 	logf("floor COPY: %.1f s, %d rows, WAL %s", rep.copyDur.Seconds(), rep.copyRows, mb(rep.copyWALDB))
-
-	env := syncEnv{bin: bin, workDir: work, pageSize: o.pageSize, conc: o.concurrency, partner: partnerID,
-		apiKey: apiKey, timeout: o.syncTimeout, server: srv, rateLimit: 100_000}
 
 	// a at the small size: the memory baseline.
 	small, err := startSim(ctx, fakehub.Config{Seed: o.seed, Clients: o.smallClients, ChannelsPerClient: o.perClient})
@@ -394,8 +475,11 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	if rep.c, err = step("c", fmt.Sprintf("(c) re-sync, %s of channels changed", pct(o.change))); err != nil {
 		return err
 	}
+	return nil
+}
 
-	// d: a slow, rate-limited API.
+// measureThrottled runs scenario d: a slow, rate-limited API.
+func measureThrottled(ctx context.Context, o *options, srv *pgServer, env syncEnv, rep *report, logf func(string, ...any)) error {
 	slow, err := startSim(ctx, fakehub.Config{Seed: o.seed, Clients: o.throttledClients, ChannelsPerClient: o.perClient,
 		Latency: o.latency, RPS: o.rps})
 	if err != nil {
@@ -403,13 +487,105 @@ func measure(ctx context.Context, o *options, srv *pgServer, bin, work string, r
 	}
 	denv := env
 	denv.rateLimit = o.rps
-	r, err = freshSync(ctx, denv, srv, slow, "d", fmt.Sprintf("(d) initial, %s clients, %s latency, %s rps limit",
+	r, err := freshSync(ctx, denv, srv, slow, "d", fmt.Sprintf("(d) initial, %s clients, %s latency, %s rps limit",
 		thousands(int64(o.throttledClients)), o.latency, trimFloat(o.rps)), logf)
 	slow.close()
 	if err != nil {
 		return err
 	}
 	rep.d = r
+	return nil
+}
+
+// measureLatency runs scenarios e and f (group latency) and g (group
+// slow-list) on one database. The simulators of both groups serve the same
+// data (same seed and size, no churn), so what e stored is what g finds
+// unchanged.
+func measureLatency(ctx context.Context, o *options, srv *pgServer, env syncEnv, rep *report, logf func(string, ...any)) error {
+	dbURL, err := srv.createDB(ctx)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to scratch database: %w", err)
+	}
+	defer pool.Close()
+	env.dbURL, env.pool = dbURL, pool
+	base := fakehub.Config{Seed: o.seed, Clients: o.latencyClients, ChannelsPerClient: o.perClient}
+	n := thousands(int64(o.latencyClients))
+
+	// floorAndSyncs runs each of steps in turn against a simulator with cfg,
+	// settling after each, and, when floor is not nil, a pass of the fetch
+	// floor before and after them, keeping the faster in *floor.
+	floorAndSyncs := func(cfg fakehub.Config, floorTitle string, floor *fetchResult, steps ...*result) error {
+		s, err := startSim(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		env.sim, env.apiURL = s, s.url
+		rep.latClients, rep.latChannels = s.Counts()
+		floorPass := func() error {
+			if floor == nil {
+				return nil
+			}
+			runtime.GC()
+			f, err := fetchFloor(ctx, s.url, o.pageSize, o.concurrency, env.rateLimit)
+			if err != nil {
+				return err
+			}
+			logf("%s: %.1f s, %d requests", floorTitle, f.dur.Seconds(), f.requests)
+			if floor.dur == 0 || f.dur < floor.dur {
+				*floor = f
+			}
+			return nil
+		}
+		if err := floorPass(); err != nil {
+			return err
+		}
+		for _, r := range steps {
+			env.name, env.title, env.measureTouchedRow = r.name, r.title, r.name != "e"
+			logf("%s ...", r.title)
+			res, err := runSync(ctx, env)
+			if err != nil {
+				return err
+			}
+			logResult(logf, r.title, res)
+			*r = res
+			if err := settle(ctx, pool); err != nil {
+				return err
+			}
+		}
+		return floorPass()
+	}
+
+	if o.scenarios[groupLatency] {
+		cfg := base
+		cfg.Latency = o.latency
+		rep.e = result{name: "e", title: fmt.Sprintf("(e) initial, %s clients, %s latency", n, o.latency)}
+		rep.f = result{name: "f", title: fmt.Sprintf("(f) re-sync, nothing changed, %s latency", o.latency)}
+		if err := floorAndSyncs(cfg, fmt.Sprintf("floor fetch, %s latency", o.latency), &rep.latFloor, &rep.e, &rep.f); err != nil {
+			return err
+		}
+	} else {
+		// g needs the data stored: an initial sync at no latency, not reported.
+		setup := result{name: "g-setup", title: fmt.Sprintf("initial sync of %s clients for (g), not reported", n)}
+		if err := floorAndSyncs(base, "", nil, &setup); err != nil {
+			return err
+		}
+		if setup.exitErr != nil || setup.run.status != "succeeded" {
+			return fmt.Errorf("%s: run %s: %v", setup.title, setup.run.status, setup.exitErr)
+		}
+	}
+	if o.scenarios[groupSlowList] {
+		cfg := base
+		cfg.ListLatency, cfg.SharedLatency = o.listLatency, o.sharedLatency
+		rep.g = result{name: "g", title: fmt.Sprintf("(g) re-sync, nothing changed, list %s, shared numbers %s", o.listLatency, o.sharedLatency)}
+		if err := floorAndSyncs(cfg, fmt.Sprintf("floor fetch, list %s, shared numbers %s", o.listLatency, o.sharedLatency), &rep.slowFloor, &rep.g); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -50,6 +50,8 @@ func RegisterFlagsEnv(fs *flag.FlagSet, getenv func(string) string) *Options {
 	fs.IntVar(&o.Config.Clients, "clients", env.int("FAKEHUB_CLIENTS", DefaultClients), "number of generated clients (env FAKEHUB_CLIENTS)")
 	fs.Float64Var(&o.Config.ChannelsPerClient, "channels-per-client", env.float("FAKEHUB_CHANNELS_PER_CLIENT", DefaultChannelsPerClient), "mean channels per client (env FAKEHUB_CHANNELS_PER_CLIENT)")
 	fs.DurationVar(&o.Config.Latency, "latency", env.duration("FAKEHUB_LATENCY", 0), "latency added to every request (env FAKEHUB_LATENCY)")
+	fs.DurationVar(&o.Config.ListLatency, "list-latency", env.duration("FAKEHUB_LIST_LATENCY", 0), "latency added to list requests, on top of --latency (env FAKEHUB_LIST_LATENCY)")
+	fs.DurationVar(&o.Config.SharedLatency, "shared-latency", env.duration("FAKEHUB_SHARED_LATENCY", 0), "latency added to shared-number requests, on top of --latency (env FAKEHUB_SHARED_LATENCY)")
 	fs.Float64Var(&o.Config.ErrorRate, "error-rate", env.float("FAKEHUB_ERROR_RATE", 0), "fraction of requests answered 500/502/503 (env FAKEHUB_ERROR_RATE)")
 	fs.Float64Var(&o.Config.RPS, "rps", env.float("FAKEHUB_RPS", 0), "requests per second before 429; 0 is unlimited (env FAKEHUB_RPS)")
 	fs.IntVar(&o.Config.MaxLimit, "max-limit", env.int("FAKEHUB_MAX_LIMIT", DefaultMaxLimit), "largest page size served (env FAKEHUB_MAX_LIMIT)")

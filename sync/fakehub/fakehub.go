@@ -65,6 +65,10 @@ type Config struct {
 	// Latency is added to every request, cut short when the request's
 	// context ends.
 	Latency time.Duration
+	// ListLatency is added to Latency for list requests (GET .../clients),
+	// and SharedLatency for shared-number requests, so that one endpoint can
+	// answer slower than the other, as a real API's may.
+	ListLatency, SharedLatency time.Duration
 	// ErrorRate is the fraction (0..1) of authenticated requests answered
 	// with 500, 502 or 503 and a DefaultHttpError body.
 	ErrorRate float64
@@ -184,8 +188,8 @@ func (c *Config) normalize() error {
 	if math.IsNaN(c.ChannelsPerClient) || c.ChannelsPerClient > 1000 {
 		errs = append(errs, fmt.Errorf("channels per client %v out of range [0, 1000]", c.ChannelsPerClient))
 	}
-	if c.Latency < 0 {
-		errs = append(errs, fmt.Errorf("latency %v is negative", c.Latency))
+	if c.Latency < 0 || c.ListLatency < 0 || c.SharedLatency < 0 {
+		errs = append(errs, fmt.Errorf("latency %v (list +%v, shared numbers +%v) is negative", c.Latency, c.ListLatency, c.SharedLatency))
 	}
 	if !(c.ErrorRate >= 0 && c.ErrorRate <= 1) {
 		errs = append(errs, fmt.Errorf("error rate %v out of range [0, 1]", c.ErrorRate))

@@ -76,8 +76,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	defer s.stats.record(rt.ep, rec)
 
-	if s.cfg.Latency > 0 {
-		t := time.NewTimer(s.cfg.Latency)
+	if d := s.latency(rt.ep); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-r.Context().Done():
 			t.Stop()
@@ -131,6 +131,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case epShared:
 		s.handleShared(rec, rt.clientID)
 	}
+}
+
+// latency is how long a request to ep waits before it is answered.
+func (s *Server) latency(ep endpoint) time.Duration {
+	switch ep {
+	case epList:
+		return s.cfg.Latency + s.cfg.ListLatency
+	case epShared:
+		return s.cfg.Latency + s.cfg.SharedLatency
+	}
+	return s.cfg.Latency
 }
 
 func (s *Server) authorized(r *http.Request) bool {
