@@ -174,8 +174,10 @@ func (p *pgServer) startWAL(ctx context.Context, dbURL string) (*walMeter, error
 // unknown).
 func (w *walMeter) stop(ctx context.Context) (cluster, db int64, err error) {
 	defer w.conn.Close(context.WithoutCancel(ctx))
+	// The records are read up to what is flushed: every commit of the
+	// measured process is, and pg_walinspect refuses a later end.
 	var end string
-	err = w.conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text, pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint`, w.start).Scan(&end, &cluster)
+	err = w.conn.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text, pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint`, w.start).Scan(&end, &cluster)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read wal lsn: %w", err)
 	}
