@@ -337,13 +337,17 @@ func (a *api) listingFindings(l *ListingResult) {
 	if l.Complete {
 		end = "the whole listing"
 	}
-	l.ok("read %d pages of up to %d clients sorted by id (%s): %d distinct clients", l.PagesRead, a.cfg.PageSize, end, l.DistinctSeen)
+	l.ok("read %s of up to %d clients sorted by id (%s): %s", plural(l.PagesRead, "page"), a.cfg.PageSize, end, plural(l.DistinctSeen, "distinct client"))
 	if l.TotalPresent && l.Total != nil {
 		l.ok("total is present: %d clients", *l.Total)
 	} else {
 		l.TotalPresent = false
 		l.warn("nothing to change: a sync proves the listing complete by paging until a page brings nothing new",
 			"the API sends no total (clients counted: %s)", countText(l.Clients, l.ClientsAtLeast))
+	}
+	if l.Complete && l.Total != nil && !l.TotalChanged && l.DistinctSeen != *l.Total {
+		l.warn("run the check again; a sync that sees this cannot prove its listing complete, and marks nothing removed",
+			"the listing brought %s, but total says %d", plural(l.DistinctSeen, "distinct usable id"), *l.Total)
 	}
 	if l.TotalChanged {
 		l.warn("run the check again; a sync pages again when total moves",
@@ -465,7 +469,7 @@ func (a *api) sharedNumbers(ctx context.Context, r *Report, ids []string) {
 	_ = g.Wait()
 	slices.SortFunc(s.Failures, func(a, b FailedClient) int { return strings.Compare(a.ClientID, b.ClientID) })
 	s.ClientsSampled = k
-	s.ok("%d clients sampled across %d pages: %d channels", k, r.Listing.PagesRead, s.Channels)
+	s.ok("%s sampled across %s: %s", plural(k, "client"), plural(r.Listing.PagesRead, "page"), plural(s.Channels, "channel"))
 	if n := len(s.Failures); n > 0 {
 		f := s.Failures[0]
 		s.fail("run the check again; if it persists, quote the error to 360dialog support",

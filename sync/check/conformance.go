@@ -438,10 +438,10 @@ func (v *validator) result() ConformanceResult {
 		r.skip("no answer to validate")
 		return r
 	}
-	r.ok("%d answers, %d records validated against the embedded OpenAPI document", r.Answers, r.Records)
+	r.ok("%s, %s validated against the embedded OpenAPI document", plural(r.Answers, "answer"), plural(r.Records, "record"))
 	if r.NotJSON > 0 {
 		r.warn("hubsync salvages the well-formed records of such answers; report it to 360dialog support",
-			"%d answers are not valid JSON (not analysed)", r.NotJSON)
+			"%s not valid JSON (not analysed)", plural(r.NotJSON, "answer"))
 	}
 	sum := func(is []Issue) (n int) {
 		for _, i := range is {
@@ -451,22 +451,22 @@ func (v *validator) result() ConformanceResult {
 	}
 	if n := sum(r.Undocumented); n > 0 {
 		r.warn("nothing to do: undocumented fields are kept in the raw jsonb column",
-			"%d undocumented fields in %d places, e.g. %s", len(r.Undocumented), n, describe(r.Undocumented[0]))
+			"%s, %s, e.g. %s", plural(len(r.Undocumented), "undocumented field"), plural(n, "occurrence"), describe(r.Undocumented[0]))
 	}
 	if n := sum(r.Nulls); n > 0 {
 		r.warn("nothing to do: such nulls are stored as NULL and counted",
-			"%d nulls where the document allows none, e.g. %s", n, describe(r.Nulls[0]))
+			"%s where the document allows none, e.g. %s", plural(n, "null"), describe(r.Nulls[0]))
 	}
 	if n := sum(r.Enums); n > 0 {
 		r.warn("nothing to do: unknown values are stored as sent, counted and logged once per run",
-			"%d values outside the documented enums, e.g. %s", n, describe(r.Enums[0]))
+			"%s outside the documented enums, e.g. %s", plural(n, "value"), describe(r.Enums[0]))
 	}
 	if n := sum(r.WrongTypes); n > 0 {
 		r.warn("nothing to do: the typed column is NULL and the raw value kept",
-			"%d values of the wrong type, e.g. %s", n, describe(r.WrongTypes[0]))
+			"%s of the wrong type, e.g. %s", plural(n, "value"), describe(r.WrongTypes[0]))
 	}
 	if n := sum(r.Other); n > 0 {
-		r.warn("", "%d other departures from the document, e.g. %s", n, describe(r.Other[0]))
+		r.warn("", "%s from the document, e.g. %s", plural(n, "other departure"), describe(r.Other[0]))
 	}
 	unparsed := 0
 	var formats []string
@@ -480,22 +480,22 @@ func (v *validator) result() ConformanceResult {
 		if len(formats) > 4 {
 			formats = append(formats[:4], "…")
 		}
-		r.ok("%d timestamp formats seen: %s", len(r.Timestamps), strings.Join(formats, ", "))
+		r.ok("%s seen: %s", plural(len(r.Timestamps), "timestamp format"), strings.Join(formats, ", "))
 	}
 	if unparsed > 0 {
 		r.warn("nothing to do: unreadable timestamps are stored as NULL, the string kept in raw",
-			"%d timestamps hubsync cannot read", unparsed)
+			"%s hubsync cannot read", plural(unparsed, "timestamp"))
 	}
 	if v.timesCapped > 0 {
-		r.warn("", "%d timestamps in yet more formats not listed", v.timesCapped)
+		r.warn("", "%s in yet more formats not listed", plural(v.timesCapped, "timestamp"))
 	}
 	if n := sum(r.BadRecords); n > 0 {
 		if v.badNoID > 0 {
 			r.fail("report it to 360dialog support: while a client has no usable id, no sync can prove its listing complete, so nothing is ever marked removed",
-				"%d client records without a usable id, e.g. %s", v.badNoID, exampleNoID(r.BadRecords))
+				"%s without a usable id, e.g. %s", plural(v.badNoID, "client record"), exampleNoID(r.BadRecords))
 		}
 		r.warn("these records are skipped (not stored) and counted in hub.sync_runs.bad_records",
-			"%d records a sync would count as bad, e.g. %s", n, describe(r.BadRecords[0]))
+			"%s a sync would count as bad, e.g. %s", plural(n, "record"), describe(r.BadRecords[0]))
 	}
 	return r
 }

@@ -94,7 +94,7 @@ func (a *api) pace(r *Report) PaceResult {
 		p50s[name] = p50
 		ep.P50Ms, ep.P95Ms = ms(p50), ms(percentile(lat, 0.95))
 		p.Endpoints = append(p.Endpoints, ep)
-		p.ok("%s: %d requests, latency p50 %s, p95 %s", name, ep.Requests, fmtMs(ep.P50Ms), fmtMs(ep.P95Ms))
+		p.ok("%s: %s, latency p50 %s, p95 %s", name, plural(ep.Requests, "request"), fmtMs(ep.P50Ms), fmtMs(ep.P95Ms))
 	}
 	if len(p.Endpoints) == 0 {
 		p.skip("no request was answered")
@@ -112,7 +112,7 @@ func (a *api) pace(r *Report) PaceResult {
 	}
 	if p.Throttled > 0 {
 		p.warn(fmt.Sprintf("lower HUBSYNC_RATE_LIMIT below %s: the API throttled the check at that rate", fmtRate(a.cfg.RateLimit)),
-			"the API answered 429 (too many requests) %d times", p.Throttled)
+			"the API answered 429 (too many requests) %s", plural(p.Throttled, "time"))
 	}
 	if len(p.Retries) > 0 {
 		p.warn("", "hubapi retried: %s", strings.Join(p.Retries, ", "))
@@ -126,8 +126,8 @@ func (a *api) pace(r *Report) PaceResult {
 	}
 	p.Estimate = estimate(a.cfg, &r.Listing, latency)
 	e := p.Estimate
-	msg := fmt.Sprintf("a full sync needs %d requests (%s clients, %d pages): about %s at %s requests/s (limited by %s)",
-		e.Requests, countText(e.Clients, e.ClientsAtLeast), e.Pages, fmtSeconds(e.Seconds), fmtRate(e.RequestsPerSecond), limitedByText(e.LimitedBy))
+	msg := fmt.Sprintf("a full sync needs %d requests (%s clients, %s): about %s at %s requests/s (limited by %s)",
+		e.Requests, countText(e.Clients, e.ClientsAtLeast), plural(e.Pages, "page"), fmtSeconds(e.Seconds), fmtRate(e.RequestsPerSecond), limitedByText(e.LimitedBy))
 	if e.ClientsAtLeast {
 		msg = "at least: " + msg
 	}
@@ -225,7 +225,18 @@ func fmtMs(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + " ms
 func fmtRate(v float64) string { return strconv.FormatFloat(roundTo(v, 2), 'f', -1, 64) }
 
 func fmtSeconds(s float64) string {
+	if s < 0.1 {
+		return "under 0.1s"
+	}
 	return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String()
+}
+
+// plural is n with its noun, pluralised with an s.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func limitedByText(by string) string {
