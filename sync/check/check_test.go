@@ -448,6 +448,50 @@ func TestCheckPendingMigrations(t *testing.T) {
 	}
 }
 
+// TestCheckMigrationsAhead: a database migrated by a newer hubsync fails
+// the check.
+func TestCheckMigrationsAhead(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.URL(t)
+	if _, err := dbtest.Pool(t, dbURL).Exec(t.Context(),
+		`INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, true)`); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvDB(t, fakehub.Config{}, dbURL)
+	r, text, _ := e.run()
+	wantExit(t, r, text, 1, StatusFailed)
+	if d := r.Database; d.Migrations != "ahead" || d.DatabaseVersion != 99 || !hasFinding(d.Step, StatusFailed, "ahead of this binary") {
+		t.Errorf("database = %+v, want ahead at 99", d)
+	}
+}
+
+// TestCheckAuthExplained: a token the API refuses and a partner it does not
+// know are each explained.
+func TestCheckAuthExplained(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakehub.Config{Token: "tok-S3CRET-1"})
+	e.cfg.APIKey, e.cfg.Token = "", "tok-S3CRET-expired"
+	r, text, _ := e.run()
+	wantExit(t, r, text, 1, StatusFailed)
+	if strings.Contains(text, "tok-S3CRET-expired") {
+		t.Error("the report holds the token")
+	}
+	if r.Settings.Credential != "bearer_token" || r.API.HTTPStatus != 401 || !hasFinding(r.API.Step, StatusFailed, "may have expired") {
+		t.Errorf("credential %q, api %+v; want bearer_token and a 401 explained as an expired token", r.Settings.Credential, r.API)
+	}
+
+	e.cfg.Token = "tok-S3CRET-1"
+	r, text, _ = e.run()
+	wantExit(t, r, text, 0, StatusOK)
+
+	e.cfg.PartnerID = "another-partner"
+	r, text, _ = e.run()
+	wantExit(t, r, text, 1, StatusFailed)
+	if r.API.HTTPStatus != 404 || !hasFinding(r.API.Step, StatusFailed, "HUB_PARTNER_ID") {
+		t.Errorf("api = %+v, want a 404 explained with advice on HUB_PARTNER_ID", r.API)
+	}
+}
+
 // TestCheckEstimateLongerThanSchedule: at a low rate limit a full sync
 // takes longer than the schedule's interval: a warning, not a failure.
 func TestCheckEstimateLongerThanSchedule(t *testing.T) {
