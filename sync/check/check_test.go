@@ -499,6 +499,7 @@ func TestCheckEstimateLongerThanSchedule(t *testing.T) {
 	e := newEnv(t, fakehub.Config{Clients: 30})
 	e.cfg.Schedule = "@every 1s"
 	e.cfg.RateLimit = 20
+	e.cfg.Concurrency = 64 // so that the rate limit, not the latency, bounds the estimate
 	e.cfg.PageSize = 100
 	e.cfg.Sample = 5
 	r, text, _ := e.run()

@@ -96,7 +96,10 @@ type recordingBody struct {
 	ex    *exchange
 	start time.Time
 	once  sync.Once
-	over  bool
+	over  bool // the body outgrew maxRecordedBody
+	// finished is set once the exchange is recorded; Read and Close run
+	// on the one goroutine that reads the body.
+	finished bool
 }
 
 func (b *recordingBody) Read(p []byte) (int, error) {
@@ -116,7 +119,19 @@ func (b *recordingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close reads what hubapi left unread (trailing whitespace after a JSON
+// document, say; at most maxRecordedBody bytes) into the copy before
+// closing, so that the recorded body is whole whenever the server sent it
+// whole.
 func (b *recordingBody) Close() error {
+	buf := make([]byte, 32<<10)
+	for drained := 0; !b.finished && drained < maxRecordedBody; {
+		n, err := b.Read(buf)
+		drained += n
+		if err != nil {
+			break
+		}
+	}
 	err := b.ReadCloser.Close()
 	b.finish(false)
 	return err
@@ -124,6 +139,7 @@ func (b *recordingBody) Close() error {
 
 func (b *recordingBody) finish(eof bool) {
 	b.once.Do(func() {
+		b.finished = true
 		b.ex.latency = time.Since(b.start)
 		b.ex.complete = eof && !b.over
 		b.rec.add(b.ex)
