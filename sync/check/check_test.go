@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -511,5 +512,29 @@ func TestCheckEstimateLongerThanSchedule(t *testing.T) {
 	}
 	if !hasFinding(r.Pace.Step, StatusWarning, "longer than the schedule") {
 		t.Errorf("pace findings %+v lack the warning", r.Pace.Findings)
+	}
+}
+
+// TestCheckUnreachable: an API and a database that do not answer each fail
+// the check with the advice to check their settings.
+func TestCheckUnreachable(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	closed := ts.URL
+	ts.Close()
+	cfg := Config{
+		DatabaseURL: "postgres://postgres:" + testPassword + "@" + strings.TrimPrefix(closed, "http://") + "/postgres?sslmode=disable&connect_timeout=5",
+		BaseURL:     closed, PartnerID: "p", APIKey: testKey,
+		PageSize: 10, Concurrency: 2, RateLimit: 100, Schedule: "*/15 * * * *",
+		MaxElapsed: 300 * time.Millisecond,
+	}
+	e := &env{t: t, cfg: cfg}
+	r, text, _ := e.run()
+	wantExit(t, r, text, 1, StatusFailed)
+	if r.API.Reachable || !hasFinding(r.API.Step, StatusFailed, "check HUB_API_URL") {
+		t.Errorf("api = %+v, want unreachable with the advice to check HUB_API_URL", r.API)
+	}
+	if r.Database.Reachable || !hasFinding(r.Database.Step, StatusFailed, "DATABASE_URL") {
+		t.Errorf("database = %+v, want unreachable with the advice to check DATABASE_URL", r.Database)
 	}
 }
