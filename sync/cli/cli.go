@@ -55,6 +55,8 @@ Usage:
                                  apply, roll back or show the database migrations
   hubsync clients update CLIENT_ID [--max-channels N] [--partner-payload TEXT]
                                  change a client through the API and store the result
+  hubsync check [--pages N] [--sample N] [--json]
+                                 read-only first contact: would a sync work?
   hubsync fakehub                run a local simulation of the Partner API
   hubsync docs [--out FILE]      write the data dictionary of schema hub
 
@@ -129,6 +131,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 		return cmdMigrate(ctx, rest, env)
 	case "clients":
 		return cmdClients(ctx, rest, env)
+	case "check":
+		return cmdCheck(ctx, rest, env)
 	case "fakehub":
 		return cmdFakehub(ctx, rest, env)
 	case "docs":
