@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/hubsync/hubsync/sync/hubapi"
+	"github.com/hubsync/hubsync/sync/syncer"
 )
 
 // ConformanceResult is the conformance step: every answer validated against
@@ -75,43 +77,13 @@ const maxIDBytes = 256
 
 // badRecord says why a sync would count rec (one record of a list page or
 // of a shared-numbers answer, decoded with encoding/json) as bad and skip
-// it, or "" when it would store it. It mirrors the syncer's rule: a record
-// is bad when it is not a JSON object, when its id is absent, not a
-// string, empty or longer than 256 bytes, or when its status is absent,
-// null, not a string or longer than 256 bytes. Every other oddity is
-// stored: the typed column NULL, counted, the raw object kept.
+// it, or "" when it would store it: the syncer's own rule.
 func badRecord(rec any) string {
-	obj, ok := rec.(map[string]any)
-	if !ok {
-		return "not a JSON object"
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return "not encodable as JSON"
 	}
-	id, present := obj["id"]
-	s, isString := id.(string)
-	switch {
-	case !present:
-		return "no id"
-	case id == nil:
-		return "id is null"
-	case !isString:
-		return "id is not a string"
-	case s == "":
-		return "empty id"
-	case len(s) > maxIDBytes:
-		return fmt.Sprintf("id longer than %d bytes", maxIDBytes)
-	}
-	st, present := obj["status"]
-	s, isString = st.(string)
-	switch {
-	case !present:
-		return "no status"
-	case st == nil:
-		return "status is null"
-	case !isString:
-		return "status is not a string"
-	case len(s) > maxIDBytes:
-		return fmt.Sprintf("status longer than %d bytes", maxIDBytes)
-	}
-	return ""
+	return syncer.RecordProblem(raw)
 }
 
 // usableID returns a record's id when a sync could key a row with it.

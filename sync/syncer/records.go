@@ -46,36 +46,55 @@ func (e errBadRecord) Error() string { return e.why }
 
 // readRecord reads raw as an object with a usable id and status. Any other
 // JSON value, or one without them, is a bad record: it has nothing to key a
-// row on, or a NULL status would read as a removal in the history.
+// row on, or a NULL status would read as a removal in the history. The id
+// is returned when it is usable, even when the record is bad.
 func readRecord(raw jsontext.Value) (*record, string, error) {
 	r := &record{raw: raw}
 	if raw.Kind() != '{' {
-		return nil, "", errBadRecord{fmt.Sprintf("a JSON %s, not an object", kindName(raw.Kind()))}
+		return nil, "", errBadRecord{"not a JSON object"}
 	}
 	if err := json.Unmarshal(raw, &r.members, readOptions); err != nil {
 		return nil, "", errBadRecord{fmt.Sprintf("unreadable object: %v", err)}
 	}
-	id, ok := r.key("id")
-	if !ok {
-		return nil, "", errBadRecord{"no usable id (a string of 1 to 256 bytes)"}
+	id, why := r.key("id")
+	if why != "" {
+		return nil, "", errBadRecord{why}
 	}
-	if _, ok := r.key("status"); !ok {
-		return r, id, errBadRecord{"no usable status (a string of at most 256 bytes)"}
+	if _, why := r.key("status"); why != "" {
+		return r, id, errBadRecord{why}
 	}
 	return r, id, nil
 }
 
-// key reads a member that must be a non-empty string of at most maxKeyBytes.
-func (r *record) key(name string) (string, bool) {
+// RecordProblem says why a sync would count the record raw (one element of
+// a list page or of a shared-numbers answer) as bad and skip it, or "" when
+// it would store it.
+func RecordProblem(raw []byte) string {
+	if _, _, err := readRecord(raw); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// key reads a member that must be a non-empty string of at most
+// maxKeyBytes; why says what is wrong with it otherwise.
+func (r *record) key(name string) (s, why string) {
 	v, ok := r.members[name]
-	if !ok || v.Kind() != '"' {
-		return "", false
+	switch {
+	case !ok:
+		return "", "no " + name
+	case v.Kind() == 'n':
+		return "", name + " is null"
+	case v.Kind() != '"':
+		return "", name + " is not a string"
+	case json.Unmarshal(v, &s, readOptions) != nil:
+		return "", name + " is not a readable string"
+	case s == "":
+		return "", "empty " + name
+	case len(s) > maxKeyBytes:
+		return "", fmt.Sprintf("%s longer than %d bytes", name, maxKeyBytes)
 	}
-	var s string
-	if json.Unmarshal(v, &s, readOptions) != nil || s == "" || len(s) > maxKeyBytes {
-		return "", false
-	}
-	return safeText(s), true
+	return safeText(s), ""
 }
 
 // member returns the value at a dotted path ("setup_info.phone_number"), if
@@ -359,10 +378,10 @@ func clientParams(partnerID, id string, r *record) db.ClientStageCopyParams {
 func channelParams(partnerID, id, clientID string, r *record) db.ChannelStageCopyParams {
 	raw, original, hash := r.rawColumns()
 	owner := clientID
-	if _, present := r.members["client_id"]; present {
-		if cid, ok := r.key("client_id"); ok {
+	if v, present := r.members["client_id"]; present && v.Kind() != 'n' {
+		if cid, why := r.key("client_id"); why == "" {
 			owner = cid
-		} else if r.members["client_id"].Kind() != 'n' {
+		} else {
 			r.madeSafe = append(r.madeSafe, "client_id")
 		}
 	}
@@ -371,7 +390,7 @@ func channelParams(partnerID, id, clientID string, r *record) db.ChannelStageCop
 		ID:                             id,
 		ClientID:                       owner,
 		Status:                         r.text("status", false, maxKeyBytes),
-		AvailabilityStatus:             r.text("availability_status", false, maxKeyBytes),
+		AvailabilityStatus:             r.text("availability_status", true, maxKeyBytes),
 		HubStatus:                      r.text("hub_status", false, 0),
 		CurrentLimit:                   r.text("current_limit", false, maxKeyBytes),
 		CurrentQualityRating:           r.text("current_quality_rating", false, maxKeyBytes),
