@@ -19,7 +19,12 @@ type page struct {
 	clients  []listed
 	channels [][]jsontext.Value // per client, filled by the fetchers
 	failed   []error            // per client: why its channels could not be fetched
-	fetched  sync.WaitGroup
+	// stored is what the database holds of the page, read while its
+	// channels are fetched.
+	stored    storedPage
+	storedErr error
+	// fetched is done when every client's channels and stored are in.
+	fetched sync.WaitGroup
 }
 
 // pipeline lists, fetches and writes. It returns the ids of every client
@@ -27,7 +32,8 @@ type page struct {
 //
 // The lister runs up to listAhead pages ahead of the fetches; one
 // dispatcher feeds the pages' clients to the fetch pool, shared by all
-// pages; one writer commits the fetched pages in order.
+// pages, and reads what is stored of each page meanwhile; one writer
+// commits the fetched pages in order.
 func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	listedPages := make(chan *page, listAhead)
@@ -38,7 +44,7 @@ func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 		defer close(listedPages)
 		seen, err := r.list(ctx, func(clients []listed) error {
 			p := &page{clients: clients, channels: make([][]jsontext.Value, len(clients)), failed: make([]error, len(clients))}
-			p.fetched.Add(len(clients))
+			p.fetched.Add(len(clients) + 1)
 			select {
 			case listedPages <- p:
 				return nil
@@ -71,8 +77,13 @@ func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 			select {
 			case fetching <- p:
 			case <-ctx.Done():
+				p.fetched.Add(-len(p.clients) - 1)
 				return ctx.Err()
 			}
+			go func() {
+				defer p.fetched.Done()
+				p.stored, p.storedErr = r.lookUpStored(ctx, p)
+			}()
 			for i := range p.clients {
 				select {
 				case jobs <- fetchJob{p, i}:

@@ -31,7 +31,13 @@ var readOptions = json.JoinOptions(jsontext.AllowInvalidUTF8(true), jsontext.All
 // type, out of range or too long for its column gives NULL and is counted
 // (madeSafe), the object itself is kept whole in raw.
 type record struct {
-	raw      jsontext.Value
+	raw jsontext.Value
+	// keys are the members a record must have; the others are read only
+	// when the record is stored (members, on first use).
+	keys struct {
+		ID     jsontext.Value `json:"id"`
+		Status jsontext.Value `json:"status"`
+	}
 	members  map[string]jsontext.Value
 	nested   map[string]map[string]jsontext.Value
 	madeSafe []string // the members made safe, by path
@@ -53,17 +59,27 @@ func readRecord(raw jsontext.Value) (*record, string, error) {
 	if raw.Kind() != '{' {
 		return nil, "", errBadRecord{"not a JSON object"}
 	}
-	if err := json.Unmarshal(raw, &r.members, readOptions); err != nil {
+	if err := json.Unmarshal(raw, &r.keys, readOptions); err != nil {
 		return nil, "", errBadRecord{fmt.Sprintf("unreadable object: %v", err)}
 	}
-	id, why := r.key("id")
+	id, why := key("id", r.keys.ID)
 	if why != "" {
 		return nil, "", errBadRecord{why}
 	}
-	if _, why := r.key("status"); why != "" {
+	if _, why := key("status", r.keys.Status); why != "" {
 		return r, id, errBadRecord{why}
 	}
 	return r, id, nil
+}
+
+// all returns the record's members, read on first use.
+func (r *record) all() map[string]jsontext.Value {
+	if r.members == nil {
+		r.members = map[string]jsontext.Value{}
+		// The record was read once already with the same options.
+		_ = json.Unmarshal(r.raw, &r.members, readOptions)
+	}
+	return r.members
 }
 
 // RecordProblem says why a sync would count the record raw (one element of
@@ -76,12 +92,11 @@ func RecordProblem(raw []byte) string {
 	return ""
 }
 
-// key reads a member that must be a non-empty string of at most
-// maxKeyBytes; why says what is wrong with it otherwise.
-func (r *record) key(name string) (s, why string) {
-	v, ok := r.members[name]
+// key reads the member name, v, which must be a non-empty string of at most
+// maxKeyBytes; why says what is wrong with it otherwise (nil v: absent).
+func key(name string, v jsontext.Value) (s, why string) {
 	switch {
-	case !ok:
+	case v == nil:
 		return "", "no " + name
 	case v.Kind() == 'n':
 		return "", name + " is null"
@@ -102,12 +117,12 @@ func (r *record) key(name string) (s, why string) {
 func (r *record) member(path string) (jsontext.Value, bool) {
 	parent, name, nested := strings.Cut(path, ".")
 	if !nested {
-		v, ok := r.members[path]
+		v, ok := r.all()[path]
 		return v, ok
 	}
 	obj, seen := r.nested[parent]
 	if !seen {
-		if v, ok := r.members[parent]; ok && v.Kind() != 'n' {
+		if v, ok := r.all()[parent]; ok && v.Kind() != 'n' {
 			if v.Kind() != '{' || json.Unmarshal(v, &obj, readOptions) != nil {
 				r.madeSafe = append(r.madeSafe, parent)
 			}
@@ -378,8 +393,8 @@ func clientParams(partnerID, id string, r *record) db.ClientStageCopyParams {
 func channelParams(partnerID, id, clientID string, r *record) db.ChannelStageCopyParams {
 	raw, original, hash := r.rawColumns()
 	owner := clientID
-	if v, present := r.members["client_id"]; present && v.Kind() != 'n' {
-		if cid, why := r.key("client_id"); why == "" {
+	if v, present := r.all()["client_id"]; present && v.Kind() != 'n' {
+		if cid, why := key("client_id", v); why == "" {
 			owner = cid
 		} else {
 			r.madeSafe = append(r.madeSafe, "client_id")

@@ -54,11 +54,10 @@ func (r *run) writePage(ctx context.Context, p *page) error {
 		r.mu.Unlock()
 		r.markIncomplete("channels of %d client(s) could not be fetched (first: %s)", len(failed), failed[0])
 	}
-	stored, err := r.lookUpStored(ctx, p)
-	if err != nil {
-		return err
+	if p.storedErr != nil {
+		return p.storedErr
 	}
-	pl := r.planPage(p, stored)
+	pl := r.planPage(p, p.stored)
 	var t tally
 	if len(pl.clients)+len(pl.channels) > 0 {
 		err := r.retryDB(ctx, "write page", func() error {
