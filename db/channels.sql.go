@@ -45,58 +45,6 @@ func (q *Queries) ChannelCountByStatus(ctx context.Context, partnerID string) ([
 	return items, nil
 }
 
-const channelGet = `-- name: ChannelGet :one
-SELECT partner_id, id, client_id, status, availability_status, hub_status, current_limit, current_quality_rating, current_quality_update_event, phone_number, phone_name, certificate, default_language, ivr, verification_method, was_in_use, is_oba, settings_tier, settings_data_localization_region, settings_allowed_to_send_outbound, throughput_level, account_mode, is_migrated, has_inbox, version, created_at, cancelled_at, terminated_at, billing_started_at, raw, raw_original, content_hash, first_seen_at, updated_at, removed_at FROM hub.channels WHERE partner_id = $1 AND id = $2
-`
-
-type ChannelGetParams struct {
-	PartnerID string
-	ID        string
-}
-
-func (q *Queries) ChannelGet(ctx context.Context, arg ChannelGetParams) (HubChannel, error) {
-	row := q.db.QueryRow(ctx, channelGet, arg.PartnerID, arg.ID)
-	var i HubChannel
-	err := row.Scan(
-		&i.PartnerID,
-		&i.ID,
-		&i.ClientID,
-		&i.Status,
-		&i.AvailabilityStatus,
-		&i.HubStatus,
-		&i.CurrentLimit,
-		&i.CurrentQualityRating,
-		&i.CurrentQualityUpdateEvent,
-		&i.PhoneNumber,
-		&i.PhoneName,
-		&i.Certificate,
-		&i.DefaultLanguage,
-		&i.Ivr,
-		&i.VerificationMethod,
-		&i.WasInUse,
-		&i.IsOba,
-		&i.SettingsTier,
-		&i.SettingsDataLocalizationRegion,
-		&i.SettingsAllowedToSendOutbound,
-		&i.ThroughputLevel,
-		&i.AccountMode,
-		&i.IsMigrated,
-		&i.HasInbox,
-		&i.Version,
-		&i.CreatedAt,
-		&i.CancelledAt,
-		&i.TerminatedAt,
-		&i.BillingStartedAt,
-		&i.Raw,
-		&i.RawOriginal,
-		&i.ContentHash,
-		&i.FirstSeenAt,
-		&i.UpdatedAt,
-		&i.RemovedAt,
-	)
-	return i, err
-}
-
 const channelLiveIDs = `-- name: ChannelLiveIDs :many
 SELECT c.id FROM hub.channels c WHERE c.partner_id = $1 AND c.removed_at IS NULL
 `
@@ -240,8 +188,8 @@ func (q *Queries) ChannelStageCreate(ctx context.Context) error {
 const channelStored = `-- name: ChannelStored :many
 SELECT c.id, c.client_id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS removed,
        c.status, c.availability_status, c.hub_status, c.current_limit, c.current_quality_rating
-FROM hub.channels c
-WHERE c.client_id = ANY($1::text[]) AND c.partner_id = $2
+FROM unnest($1::text[]) AS i(client_id)
+JOIN hub.channels c ON c.client_id = i.client_id AND c.partner_id = $2
 `
 
 type ChannelStoredParams struct {
@@ -264,6 +212,7 @@ type ChannelStoredRow struct {
 // What is stored of the channels owned by the given clients, for the
 // syncer to skip unchanged ones (and still count their values outside the
 // documented enums).
+// Joined to the client ids, as ClientStored is.
 func (q *Queries) ChannelStored(ctx context.Context, arg ChannelStoredParams) ([]ChannelStoredRow, error) {
 	rows, err := q.db.Query(ctx, channelStored, arg.ClientIds, arg.PartnerID)
 	if err != nil {

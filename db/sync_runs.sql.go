@@ -182,46 +182,6 @@ func (q *Queries) SyncRunLastSucceeded(ctx context.Context, partnerID string) (p
 	return finished_at, err
 }
 
-const syncRunLatest = `-- name: SyncRunLatest :one
-SELECT id, partner_id, started_at, finished_at, heartbeat_at, status, complete, host, pages, clients_seen, clients_inserted, clients_updated, clients_removed, channels_seen, channels_inserted, channels_updated, channels_removed, transitions, api_requests, api_retries, api_throttled, clients_failed, bad_records, fields_made_safe, unparseable_timestamps, unknown_values, unknown_value_list, error FROM hub.sync_runs WHERE partner_id = $1 ORDER BY id DESC LIMIT 1
-`
-
-func (q *Queries) SyncRunLatest(ctx context.Context, partnerID string) (HubSyncRun, error) {
-	row := q.db.QueryRow(ctx, syncRunLatest, partnerID)
-	var i HubSyncRun
-	err := row.Scan(
-		&i.ID,
-		&i.PartnerID,
-		&i.StartedAt,
-		&i.FinishedAt,
-		&i.HeartbeatAt,
-		&i.Status,
-		&i.Complete,
-		&i.Host,
-		&i.Pages,
-		&i.ClientsSeen,
-		&i.ClientsInserted,
-		&i.ClientsUpdated,
-		&i.ClientsRemoved,
-		&i.ChannelsSeen,
-		&i.ChannelsInserted,
-		&i.ChannelsUpdated,
-		&i.ChannelsRemoved,
-		&i.Transitions,
-		&i.ApiRequests,
-		&i.ApiRetries,
-		&i.ApiThrottled,
-		&i.ClientsFailed,
-		&i.BadRecords,
-		&i.FieldsMadeSafe,
-		&i.UnparseableTimestamps,
-		&i.UnknownValues,
-		&i.UnknownValueList,
-		&i.Error,
-	)
-	return i, err
-}
-
 const syncRunProgress = `-- name: SyncRunProgress :exec
 UPDATE hub.sync_runs
 SET heartbeat_at = now(),

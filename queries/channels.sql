@@ -91,10 +91,11 @@ FROM hist h GROUP BY h.attribute, h.from_value, h.to_value;
 -- What is stored of the channels owned by the given clients, for the
 -- syncer to skip unchanged ones (and still count their values outside the
 -- documented enums).
+-- Joined to the client ids, as ClientStored is.
 SELECT c.id, c.client_id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS removed,
        c.status, c.availability_status, c.hub_status, c.current_limit, c.current_quality_rating
-FROM hub.channels c
-WHERE c.client_id = ANY(@client_ids::text[]) AND c.partner_id = @partner_id;
+FROM unnest(@client_ids::text[]) AS i(client_id)
+JOIN hub.channels c ON c.client_id = i.client_id AND c.partner_id = @partner_id;
 
 -- name: ChannelLiveIDs :many
 -- The partner's live channels, for the removal step (index-only).
@@ -128,9 +129,6 @@ FROM gone
 UNION ALL
 SELECT 'transition', h.attribute, h.from_value, h.to_value, count(*)::int
 FROM hist h GROUP BY h.attribute, h.from_value, h.to_value;
-
--- name: ChannelGet :one
-SELECT * FROM hub.channels WHERE partner_id = @partner_id AND id = @id;
 
 -- name: ChannelCountByStatus :many
 -- Live channels by status, for the metric of the same name.

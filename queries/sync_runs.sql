@@ -65,6 +65,3 @@ SELECT * FROM hub.sync_runs WHERE id = @id;
 SELECT max(finished_at)::timestamptz AS finished_at
 FROM hub.sync_runs
 WHERE partner_id = @partner_id AND status = 'succeeded';
-
--- name: SyncRunLatest :one
-SELECT * FROM hub.sync_runs WHERE partner_id = @partner_id ORDER BY id DESC LIMIT 1;

@@ -196,6 +196,10 @@ func openPool(ctx context.Context, cfg *config) (*pgxpool.Pool, error) {
 	// generic plan cached while the tables were empty is a sequential scan
 	// that a first sync would keep using as they grow.
 	pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	// A page's write statements are estimated expensive while the staging
+	// tables have no statistics, and compiling them with JIT costs far more
+	// than it saves on a few hundred rows.
+	pc.ConnConfig.RuntimeParams["jit"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)

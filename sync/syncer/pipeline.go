@@ -32,8 +32,9 @@ type page struct {
 //
 // The lister runs up to listAhead pages ahead of the fetches; one
 // dispatcher feeds the pages' clients to the fetch pool, shared by all
-// pages, and reads what is stored of each page meanwhile; one writer
-// commits the fetched pages in order.
+// pages, and reads what is stored of each page meanwhile; one planner
+// decodes each fetched page's new and changed records, and one writer
+// commits them, page by page.
 func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	listedPages := make(chan *page, listAhead)
@@ -96,16 +97,47 @@ func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 		return nil
 	})
 
-	writerDone := make(chan struct{})
-	g.Go(func() error { return r.recordProgress(ctx, writerDone) })
+	// Decoding a page and writing the one before it go on at once.
+	plans := make(chan pagePlan, 4)
 	g.Go(func() error {
-		defer close(writerDone)
+		defer close(plans)
 		for p := range fetching {
 			p.fetched.Wait()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := r.writePage(ctx, p); err != nil {
+			pl, err := r.plan(ctx, p)
+			if err != nil {
+				return err
+			}
+			select {
+			case plans <- pl:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	writerDone := make(chan struct{})
+	g.Go(func() error { return r.recordProgress(ctx, writerDone) })
+	g.Go(func() error {
+		defer close(writerDone)
+		for pl := range plans {
+			// Pages that are ready while the writer was busy go in one
+			// transaction: the writer catches up instead of falling behind.
+		more:
+			for pl.rows() < maxBatchRows {
+				select {
+				case next, ok := <-plans:
+					if !ok {
+						break more
+					}
+					pl.add(next)
+				default:
+					break more
+				}
+			}
+			if err := r.writePlan(ctx, &pl); err != nil {
 				return err
 			}
 			r.progress()

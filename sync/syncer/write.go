@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -34,15 +35,38 @@ type pagePlan struct {
 	clientsSeen, channelsSeen int
 }
 
-// writePage commits one page: its new and changed clients and channels,
-// with their history, in one transaction. Unchanged records (the same
-// content hash as a live row) are neither decoded nor sent.
-func (r *run) writePage(ctx context.Context, p *page) error {
+// maxBatchRows bounds how many rows the writer puts in one transaction when
+// it joins pages that were ready at once.
+const maxBatchRows = 2000
+
+func (pl *pagePlan) rows() int { return len(pl.clients) + len(pl.channels) }
+
+// add joins another page's plan to pl. A channel that both pages list
+// (it moved between them while the run went on) is written as the later
+// page saw it.
+func (pl *pagePlan) add(next pagePlan) {
+	pl.clients = append(pl.clients, next.clients...)
+	if len(next.channels) > 0 {
+		later := make(map[string]bool, len(next.channels))
+		for _, c := range next.channels {
+			later[c.ID] = true
+		}
+		pl.channels = slices.DeleteFunc(pl.channels, func(c db.ChannelStageCopyParams) bool { return later[c.ID] })
+		pl.channels = append(pl.channels, next.channels...)
+	}
+	pl.clientsSeen += next.clientsSeen
+	pl.channelsSeen += next.channelsSeen
+}
+
+// plan turns a fetched page into what it must write: its new and changed
+// records, decoded. Unchanged records (the same content hash as a live
+// row) are not decoded.
+func (r *run) plan(ctx context.Context, p *page) (pagePlan, error) {
 	var failed []string
 	for i, c := range p.clients {
 		if err := p.failed[i]; err != nil {
 			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-				return ctx.Err()
+				return pagePlan{}, ctx.Err()
 			}
 			failed = append(failed, c.id)
 			r.log.Error("could not fetch a client's channels; they stay untouched", "client_id", c.id, "err", err)
@@ -55,9 +79,14 @@ func (r *run) writePage(ctx context.Context, p *page) error {
 		r.markIncomplete("channels of %d client(s) could not be fetched (first: %s)", len(failed), failed[0])
 	}
 	if p.storedErr != nil {
-		return p.storedErr
+		return pagePlan{}, p.storedErr
 	}
-	pl := r.planPage(p, p.stored)
+	return r.planPage(p, p.stored), nil
+}
+
+// writePlan commits a page's plan: its rows, with their history, in one
+// transaction.
+func (r *run) writePlan(ctx context.Context, pl *pagePlan) error {
 	var t tally
 	if len(pl.clients)+len(pl.channels) > 0 {
 		err := r.retryDB(ctx, "write page", func() error {
