@@ -45,6 +45,50 @@ func (q *Queries) ChannelCountByStatus(ctx context.Context, partnerID string) ([
 	return items, nil
 }
 
+const channelEnumValues = `-- name: ChannelEnumValues :many
+SELECT v.attribute::text AS attribute, v.value::text AS value, count(*)::int AS channels
+FROM hub.channels c
+CROSS JOIN LATERAL (VALUES
+    ('channel.status', c.status),
+    ('channel.availability_status', c.availability_status),
+    ('channel.hub_status', c.hub_status),
+    ('channel.current_limit', c.current_limit),
+    ('channel.current_quality_rating', c.current_quality_rating)
+) AS v(attribute, value)
+WHERE c.partner_id = $1 AND c.removed_at IS NULL AND v.value IS NOT NULL
+GROUP BY 1, 2
+`
+
+type ChannelEnumValuesRow struct {
+	Attribute string
+	Value     string
+	Channels  int32
+}
+
+// The values of the channel attributes with documented enums among the
+// partner's live channels, with how many channels hold each: what a run
+// reports as values outside the enums, whether it wrote those rows or found
+// them unchanged.
+func (q *Queries) ChannelEnumValues(ctx context.Context, partnerID string) ([]ChannelEnumValuesRow, error) {
+	rows, err := q.db.Query(ctx, channelEnumValues, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChannelEnumValuesRow{}
+	for rows.Next() {
+		var i ChannelEnumValuesRow
+		if err := rows.Scan(&i.Attribute, &i.Value, &i.Channels); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const channelLiveIDs = `-- name: ChannelLiveIDs :many
 SELECT c.id FROM hub.channels c WHERE c.partner_id = $1 AND c.removed_at IS NULL
 `
@@ -186,8 +230,7 @@ func (q *Queries) ChannelStageCreate(ctx context.Context) error {
 }
 
 const channelStored = `-- name: ChannelStored :many
-SELECT c.id, c.client_id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS removed,
-       c.status, c.availability_status, c.hub_status, c.current_limit, c.current_quality_rating
+SELECT c.id, c.client_id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS removed
 FROM unnest($1::text[]) AS i(client_id)
 JOIN hub.channels c ON c.client_id = i.client_id AND c.partner_id = $2
 `
@@ -198,20 +241,14 @@ type ChannelStoredParams struct {
 }
 
 type ChannelStoredRow struct {
-	ID                   string
-	ClientID             string
-	ContentHash          []byte
-	Removed              bool
-	Status               pgtype.Text
-	AvailabilityStatus   pgtype.Text
-	HubStatus            pgtype.Text
-	CurrentLimit         pgtype.Text
-	CurrentQualityRating pgtype.Text
+	ID          string
+	ClientID    string
+	ContentHash []byte
+	Removed     bool
 }
 
 // What is stored of the channels owned by the given clients, for the
-// syncer to skip unchanged ones (and still count their values outside the
-// documented enums).
+// syncer to skip unchanged ones (from channels_client_partner_idx alone).
 // Joined to the client ids, as ClientStored is.
 func (q *Queries) ChannelStored(ctx context.Context, arg ChannelStoredParams) ([]ChannelStoredRow, error) {
 	rows, err := q.db.Query(ctx, channelStored, arg.ClientIds, arg.PartnerID)
@@ -227,11 +264,6 @@ func (q *Queries) ChannelStored(ctx context.Context, arg ChannelStoredParams) ([
 			&i.ClientID,
 			&i.ContentHash,
 			&i.Removed,
-			&i.Status,
-			&i.AvailabilityStatus,
-			&i.HubStatus,
-			&i.CurrentLimit,
-			&i.CurrentQualityRating,
 		); err != nil {
 			return nil, err
 		}

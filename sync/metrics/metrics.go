@@ -134,12 +134,12 @@ func (m *Metrics) AddTransitions(entity, attribute string, n int) {
 	m.Transitions.WithLabelValues(entity, attribute).Add(float64(n))
 }
 
-// AddUnknown counts one value outside attribute's documented enum.
-func (m *Metrics) AddUnknown(attribute string) {
+// AddUnknown counts n values outside attribute's documented enum.
+func (m *Metrics) AddUnknown(attribute string, n int) {
 	if m == nil {
 		return
 	}
-	m.UnknownValues.WithLabelValues(attribute).Inc()
+	m.UnknownValues.WithLabelValues(attribute).Add(float64(n))
 }
 
 // AddBad counts one unusable record of entity (client or channel).

@@ -12,7 +12,7 @@ import (
 
 // listAhead is how many listed pages may wait for the fetch pool, so that a
 // slow list answer never leaves the pool idle while pages are to be had.
-const listAhead = 16
+const listAhead = 8
 
 // page is one page of clients on its way through the pipeline.
 type page struct {
@@ -98,7 +98,7 @@ func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 	})
 
 	// Decoding a page and writing the one before it go on at once.
-	plans := make(chan pagePlan, 4)
+	plans := make(chan pagePlan, 2)
 	g.Go(func() error {
 		defer close(plans)
 		for p := range fetching {

@@ -436,22 +436,14 @@ func channelParams(partnerID, id, clientID string, r *record) db.ChannelStageCop
 	}
 }
 
-// channelEnums are the channel members with documented values, in the
-// order enumValues gives them.
-var channelEnums = [...]struct {
-	attr  string
-	known []string
-}{
-	{"channel.status", hubapi.ChannelStatuses},
-	{"channel.availability_status", hubapi.AvailabilityStatuses},
-	{"channel.hub_status", hubapi.HubStatuses},
-	{"channel.current_limit", hubapi.CurrentLimits},
-	{"channel.current_quality_rating", hubapi.QualityRatings},
-}
-
-// enumValues are a channel's values of channelEnums, as written or as stored.
-func enumValues(status, availability, hub, limit, quality pgtype.Text) [len(channelEnums)]pgtype.Text {
-	return [...]pgtype.Text{status, availability, hub, limit, quality}
+// channelEnums are the documented values of the channel attributes that
+// have them, by the names ChannelEnumValues gives the attributes.
+var channelEnums = map[string][]string{
+	"channel.status":                 hubapi.ChannelStatuses,
+	"channel.availability_status":    hubapi.AvailabilityStatuses,
+	"channel.hub_status":             hubapi.HubStatuses,
+	"channel.current_limit":          hubapi.CurrentLimits,
+	"channel.current_quality_rating": hubapi.QualityRatings,
 }
 
 // onceSet remembers keys, for what a run logs once.

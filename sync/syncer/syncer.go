@@ -266,8 +266,12 @@ func (r *run) apiCounts() (requests, retries, throttled int) {
 // execute runs the pipeline and, when the run saw everything, the removals.
 func (r *run) execute(ctx context.Context) error {
 	clientsSeen, err := r.pipeline(ctx)
-	if err != nil || clientsSeen == nil {
+	if err != nil {
 		return err
+	}
+	r.noteUnknowns(ctx)
+	if clientsSeen == nil {
+		return nil
 	}
 	r.mu.Lock()
 	complete := len(r.incomplete) == 0
@@ -404,26 +408,33 @@ func (r *run) progress() {
 	r.s.cfg.Progress(p)
 }
 
-// noteUnknowns counts a channel's values outside the documented enums, and
-// logs each the first time the run sees it.
-func (r *run) noteUnknowns(values [len(channelEnums)]pgtype.Text) {
-	for i, v := range values {
-		r.noteUnknown(channelEnums[i].attr, v, channelEnums[i].known)
-	}
-}
-
-func (r *run) noteUnknown(attr string, v pgtype.Text, known []string) {
-	if !v.Valid || slices.Contains(known, v.String) {
+// noteUnknowns counts, and logs once per value, the values outside the
+// documented enums that the partner's live channels hold now: the run saw
+// each of them (or, for a client whose channels could not be fetched, the
+// run before did).
+func (r *run) noteUnknowns(ctx context.Context) {
+	var rows []db.ChannelEnumValuesRow
+	err := r.retryDB(ctx, "count values outside the enums", func() error {
+		var err error
+		rows, err = r.queries().ChannelEnumValues(ctx, r.s.cfg.PartnerID)
+		return err
+	})
+	if err != nil {
+		r.log.Warn("could not count values outside the documented enums", "err", err)
 		return
 	}
-	key := attr + "=" + v.String
-	r.mu.Lock()
-	r.unknown[key]++
-	r.counts.UnknownValues++
-	r.mu.Unlock()
-	r.s.cfg.Metrics.AddUnknown(attr)
-	if r.logged.first("unknown " + key) {
-		r.log.Warn("value outside the documented enum: stored as sent", "attribute", attr, "value", truncate(v.String, 80))
+	for _, row := range rows {
+		if slices.Contains(channelEnums[row.Attribute], row.Value) {
+			continue
+		}
+		key := row.Attribute + "=" + row.Value
+		r.mu.Lock()
+		r.unknown[key] += int(row.Channels)
+		r.counts.UnknownValues += int(row.Channels)
+		r.mu.Unlock()
+		r.s.cfg.Metrics.AddUnknown(row.Attribute, int(row.Channels))
+		r.log.Warn("value outside the documented enum: stored as sent", "attribute", row.Attribute,
+			"value", truncate(row.Value, 80), "channels", row.Channels)
 	}
 }
 

@@ -37,7 +37,7 @@ type pagePlan struct {
 
 // maxBatchRows bounds how many rows the writer puts in one transaction when
 // it joins pages that were ready at once.
-const maxBatchRows = 2000
+const maxBatchRows = 1000
 
 func (pl *pagePlan) rows() int { return len(pl.clients) + len(pl.channels) }
 
@@ -189,9 +189,7 @@ func (r *run) planPage(p *page, st storedPage) pagePlan {
 		}
 		for _, raw := range p.channels[i] {
 			if s, ok := st.channelsByHash[sha256.Sum256(raw)]; ok && !s.Removed && s.ClientID == c.id {
-				if seen(s.ID) {
-					r.noteUnknowns(enumValues(s.Status, s.AvailabilityStatus, s.HubStatus, s.CurrentLimit, s.CurrentQualityRating))
-				}
+				seen(s.ID)
 				continue
 			}
 			rec, id, err := readRecord(raw)
@@ -209,7 +207,6 @@ func (r *run) planPage(p *page, st storedPage) pagePlan {
 			}
 			row := channelParams(partner, id, c.id, rec)
 			r.noteRecord("channel", id, rec)
-			r.noteUnknowns(enumValues(row.Status, row.AvailabilityStatus, row.HubStatus, row.CurrentLimit, row.CurrentQualityRating))
 			pl.channels = append(pl.channels, row)
 		}
 	}
