@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 export DATABASE_URL ?= postgres://postgres@localhost:5432/postgres?sslmode=disable
 
-.PHONY: help build test generate lint demo bench docs db-up clean
+.PHONY: help build test fuzz generate lint demo bench docs db-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,6 +14,10 @@ build: ## build bin/hubsync
 
 test: db-up ## run every test (race detector on) against real Postgres
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
+
+RAPID_CHECKS ?= 300
+fuzz: db-up ## the property test of hostile records, RAPID_CHECKS generated cases (default 300) instead of a few
+	$(GO) test -count=1 -timeout 60m -run 'TestPropertyHostileRecords|TestCorpusFormat' ./sync/syncer/ -rapid.checks=$(RAPID_CHECKS)
 
 db-up: ## make sure Postgres answers at DATABASE_URL, starting one if it can
 	@./.ci/ensure-db

@@ -291,12 +291,13 @@ func (w *worker) syncerConfig() syncer.Config {
 // newAPI builds the Partner API client, wired to metrics when given.
 func newAPI(cfg *config, log *slog.Logger, m *metrics.Metrics) (*hubapi.Client, error) {
 	ac := hubapi.Config{
-		BaseURL:   cfg.APIURL,
-		PartnerID: cfg.PartnerID,
-		APIKey:    cfg.APIKey,
-		Token:     cfg.Token,
-		RateLimit: cfg.RateLimit,
-		Logger:    log.With("component", "hubapi"),
+		BaseURL:    cfg.APIURL,
+		PartnerID:  cfg.PartnerID,
+		APIKey:     cfg.APIKey,
+		Token:      cfg.Token,
+		RateLimit:  cfg.RateLimit,
+		MaxElapsed: cfg.RetryBudget,
+		Logger:     log.With("component", "hubapi"),
 	}
 	if m != nil {
 		ac.OnResponse = func(endpoint string, code int, d time.Duration) {

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,10 +41,13 @@ type config struct {
 	AllowMassRemoval bool
 	ShutdownGrace    time.Duration
 	RunAtStart       bool
+	RetryBudget      time.Duration
 }
 
 // setting describes one configuration value: where it comes from and how it
-// is read. Secret settings are never echoed, not even in errors.
+// is read. Secret settings are never echoed, not even in errors, and may
+// also be read from the file named by env+"_FILE" (the Docker and
+// Kubernetes secrets convention).
 type setting struct {
 	env, flag, def, usage string
 	secret                bool
@@ -127,6 +134,60 @@ var settings = []setting{
 		}},
 	{env: "HUBSYNC_RUN_AT_START", flag: "run-at-start", def: "false", usage: "serve: run a sync as soon as it starts",
 		set: func(c *config, v string) (err error) { c.RunAtStart, err = parseBool(v); return }},
+	{env: "HUBSYNC_RETRY_BUDGET", flag: "retry-budget", def: "2m", usage: "how long one API call may spend on failed attempts and their waits",
+		set: func(c *config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d <= 0 {
+				return errors.New("must be a positive duration such as 2m")
+			}
+			c.RetryBudget = d
+			return nil
+		}},
+}
+
+// fileSuffix names the variable that holds the path of a secret setting's
+// file: HUB_API_KEY_FILE for HUB_API_KEY.
+const fileSuffix = "_FILE"
+
+// maxSecretFile bounds what is read from a secret file, so that a path to
+// a device or a large file by mistake fails instead of hanging or filling
+// memory; real secrets are far smaller.
+const maxSecretFile = 64 << 10
+
+// readSecretFile returns the content of a secret setting's file with one
+// trailing newline ("\n" or "\r\n") removed, as editors and `echo` leave
+// one. Errors name the variable and the path, never the content.
+func readSecretFile(name, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", usagef("%s: cannot read %s: %v", name, path, pathErrCause(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", usagef("%s: cannot read %s: %v", name, path, pathErrCause(err))
+	case len(b) > maxSecretFile:
+		return "", usagef("%s: %s is larger than %d KiB; it should hold only the secret", name, path, maxSecretFile>>10)
+	}
+	v := string(b)
+	if t, ok := strings.CutSuffix(v, "\n"); ok {
+		v = strings.TrimSuffix(t, "\r")
+	}
+	if v == "" {
+		return "", usagef("%s: %s is empty", name, path)
+	}
+	return v, nil
+}
+
+// pathErrCause drops the operation and path from an *fs.PathError, which
+// the message around it names already.
+func pathErrCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func positiveInt(v string, max int) (int, error) {
@@ -156,7 +217,7 @@ func bind(fs *flag.FlagSet, getenv func(string) string, names ...string) func() 
 	var bs []bound
 	for i := range settings {
 		s := &settings[i]
-		if !contains(names, s.env) {
+		if !slices.Contains(names, s.env) {
 			continue
 		}
 		def := s.def
@@ -165,6 +226,9 @@ func bind(fs *flag.FlagSet, getenv func(string) string, names ...string) func() 
 			shown = ""
 		}
 		usage := fmt.Sprintf("%s (env %s", s.usage, s.env)
+		if s.secret {
+			usage += " or " + s.env + fileSuffix
+		}
 		if shown != "" {
 			usage += ", default " + shown
 		}
@@ -187,6 +251,22 @@ func bind(fs *flag.FlagSet, getenv func(string) string, names ...string) func() 
 			v, from := b.s.def, ""
 			if e := getenv(b.s.env); e != "" {
 				v, from = e, b.s.env
+			}
+			if b.s.secret {
+				fileVar := b.s.env + fileSuffix
+				if path := getenv(fileVar); path != "" {
+					if from != "" {
+						return nil, usagef("%s and %s are both set; set only one", b.s.env, fileVar)
+					}
+					// A flag given too wins over the file, as over any
+					// variable, but a file named is still read: a broken
+					// one is an error either way.
+					fv, err := readSecretFile(fileVar, path)
+					if err != nil {
+						return nil, err
+					}
+					v, from = fv, fileVar+" ("+path+")"
+				}
 			}
 			if b.flag != nil && *b.flag != "\x00" {
 				v, from = *b.flag, "--"+b.s.flag
@@ -222,15 +302,6 @@ func boolFlag(fs *flag.FlagSet, name, usage string) *string {
 	v := "\x00"
 	fs.BoolFunc(name, usage, func(s string) error { v = s; return nil })
 	return &v
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }
 
 // requireAPI checks what talking to the Partner API needs.

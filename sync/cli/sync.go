@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +18,8 @@ import (
 )
 
 var syncSettings = []string{"DATABASE_URL", "HUB_API_URL", "HUB_PARTNER_ID", "HUB_API_KEY", "HUB_TOKEN",
-	"HUBSYNC_PAGE_SIZE", "HUBSYNC_CONCURRENCY", "HUBSYNC_RATE_LIMIT", "HUBSYNC_LOG_FORMAT", "HUBSYNC_ALLOW_MASS_REMOVAL"}
+	"HUBSYNC_PAGE_SIZE", "HUBSYNC_CONCURRENCY", "HUBSYNC_RATE_LIMIT", "HUBSYNC_LOG_FORMAT", "HUBSYNC_ALLOW_MASS_REMOVAL",
+	"HUBSYNC_RETRY_BUDGET"}
 
 func cmdSync(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("sync", "hubsync sync [flags]", env)
@@ -45,11 +47,17 @@ func cmdSync(ctx context.Context, args []string, env Env) error {
 
 	sc := w.syncerConfig()
 	var prog *progressLine
+	stopTicker := func() {}
 	if tty {
-		prog = &progressLine{w: env.Stderr}
+		prog = newProgressLine(env.Stderr, w.api.Stats, time.Now)
 		sc.Progress = prog.update
+		tctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); prog.run(tctx, progressInterval) }()
+		stopTicker = func() { cancel(); <-done }
 	}
 	res, runErr := syncer.New(sc).Run(ctx)
+	stopTicker()
 	if prog != nil {
 		prog.clear()
 	}
@@ -70,27 +78,79 @@ func cmdSync(ctx context.Context, args []string, env Env) error {
 	return &exitError{code: ExitFailed, msg: "sync failed: " + runErr.Error()}
 }
 
-// progressLine redraws one line on a terminal as pages are written.
+// progressInterval is how often the progress line is redrawn when no page
+// is written, so that a call being retried or throttled still shows.
+const progressInterval = time.Second
+
+// progressLine redraws one line on a terminal: when a page is written, and
+// on a ticker (see run), with the API client's retries and 429s so far.
 type progressLine struct {
-	mu sync.Mutex
-	w  io.Writer
-	n  int
+	w     io.Writer
+	stats func() hubapi.Stats // the API client's counters
+	now   func() time.Time
+	start time.Time
+
+	mu   sync.Mutex
+	last syncer.Progress
+	seen bool // last holds a page's progress
+	n    int  // length of the line on screen
 }
 
+func newProgressLine(w io.Writer, stats func() hubapi.Stats, now func() time.Time) *progressLine {
+	return &progressLine{w: w, stats: stats, now: now, start: now()}
+}
+
+// update is the syncer's Progress callback.
 func (p *progressLine) update(pr syncer.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	eta := ""
-	if pr.Total > 0 && pr.Clients > 0 && pr.Clients < pr.Total {
-		left := time.Duration(float64(pr.Elapsed) * float64(pr.Total-pr.Clients) / float64(pr.Clients))
-		eta = fmt.Sprintf("  ETA %s", left.Round(time.Second))
+	p.last, p.seen = pr, true
+	p.draw()
+}
+
+// redraw draws the line again with fresh API counters and elapsed time.
+func (p *progressLine) redraw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.draw()
+}
+
+// run redraws the line every interval until ctx ends.
+func (p *progressLine) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.redraw()
+		}
 	}
-	pct := ""
-	if pr.Total > 0 {
-		pct = fmt.Sprintf(" (%d%%)", min(100, pr.Clients*100/pr.Total))
+}
+
+// draw writes the line; callers hold p.mu.
+func (p *progressLine) draw() {
+	elapsed := p.now().Sub(p.start)
+	st := p.stats()
+	var b strings.Builder
+	if p.seen {
+		pr := p.last
+		fmt.Fprintf(&b, "run %d  page %d  clients %s", pr.RunID, pr.Pages, thousands(int64(pr.Clients)))
+		if pr.Total > 0 {
+			fmt.Fprintf(&b, "/%s (%d%%)", thousands(int64(pr.Total)), min(100, pr.Clients*100/pr.Total))
+		}
+		fmt.Fprintf(&b, "  channels %s  ", thousands(int64(pr.Channels)))
+	} else {
+		b.WriteString("starting  ")
 	}
-	line := fmt.Sprintf("run %d  page %d  clients %d/%d%s  channels %d  requests %d  %s%s",
-		pr.RunID, pr.Pages, pr.Clients, pr.Total, pct, pr.Channels, pr.Requests, pr.Elapsed.Round(time.Second), eta)
+	fmt.Fprintf(&b, "%s requests, %s retries (%s throttled)  %s",
+		thousands(st.Requests), thousands(st.Retries), thousands(st.Throttled), elapsed.Round(time.Second))
+	if pr := p.last; p.seen && pr.Total > 0 && pr.Clients > 0 && pr.Clients < pr.Total {
+		left := time.Duration(float64(elapsed) * float64(pr.Total-pr.Clients) / float64(pr.Clients))
+		fmt.Fprintf(&b, "  ETA %s", left.Round(time.Second))
+	}
+	line := b.String()
 	fmt.Fprintf(p.w, "\r%-*s", p.n, line)
 	p.n = len(line)
 }
@@ -100,7 +160,26 @@ func (p *progressLine) clear() {
 	defer p.mu.Unlock()
 	if p.n > 0 {
 		fmt.Fprintf(p.w, "\r%*s\r", p.n, "")
+		p.n = 0
 	}
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // writeSummary prints the one-screen account of a run.
@@ -170,7 +249,8 @@ func printTop(w io.Writer, m map[string]int, n int) {
 	}
 }
 
-var clientsSettings = []string{"DATABASE_URL", "HUB_API_URL", "HUB_PARTNER_ID", "HUB_API_KEY", "HUB_TOKEN", "HUBSYNC_LOG_FORMAT"}
+var clientsSettings = []string{"DATABASE_URL", "HUB_API_URL", "HUB_PARTNER_ID", "HUB_API_KEY", "HUB_TOKEN", "HUBSYNC_LOG_FORMAT",
+	"HUBSYNC_RETRY_BUDGET"}
 
 func cmdClients(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 || args[0] != "update" {

@@ -77,6 +77,11 @@ type Config struct {
 	RPS float64
 	// MaxLimit clamps the limit query parameter; 0 means 1000.
 	MaxLimit int
+	// Hostile serves a share of the records, chosen from Seed, with the
+	// awkward but valid shapes a real API sends now and then (see
+	// HostileClass), and leaves `total` out of some list answers. Ids,
+	// paging, sorting, filters and auth are unchanged.
+	Hostile bool
 	// Logger receives a line per generation and churn; nil discards.
 	Logger *slog.Logger
 }
@@ -153,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	start := time.Now()
 	s.generate()
+	s.makeHostile()
 	logger.Info("fakehub data generated",
 		slog.String("partner_id", cfg.PartnerID),
 		slog.Int("clients", len(s.byID)),

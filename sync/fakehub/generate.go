@@ -510,6 +510,7 @@ func randomVariant(r *rand.Rand) int {
 // hold s.mu.
 func (s *Server) index(c *client) {
 	s.clients[c.id] = c
+	s.hostileClient(c)
 	i, _ := slices.BinarySearchFunc(s.byID, c.id, func(x *client, id string) int { return strings.Compare(x.id, id) })
 	s.byID = slices.Insert(s.byID, i, c)
 }
@@ -518,6 +519,7 @@ func (s *Server) index(c *client) {
 // s.mu.
 func (s *Server) attach(ch *channel) {
 	s.channels[ch.id] = ch
+	s.hostileChannel(ch)
 	ch.idx = int32(len(s.allChans))
 	s.allChans = append(s.allChans, ch)
 	ch.owner.chans = append(ch.owner.chans, ch)

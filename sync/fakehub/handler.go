@@ -356,8 +356,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	matched := s.query(lq)
 	start := min(lq.offset, len(matched))
 	page := matched[start : start+min(lq.limit, len(matched)-start)]
-	b = append(b, `,"total":`...)
-	b = strconv.AppendInt(b, int64(len(matched)), 10)
+	if !s.omitTotal(lq.offset) {
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, int64(len(matched)), 10)
+	}
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(len(page)), 10)
 	b = append(b, `,"clients":[`...)

@@ -109,7 +109,8 @@ type client struct {
 
 	chans []*channel // in the order they are served
 
-	extra       *extras // test overrides; nil for almost every client
+	extra       *extras    // test overrides; nil for almost every client
+	hostile     *hostility // hostile mode's rewriting; nil for most
 	cache       atomic.Pointer[[]byte]
 	rawShared   []byte // verbatim shared-numbers body, if set
 	hasRawShare bool
@@ -151,8 +152,9 @@ type channel struct {
 	verification optString
 	wasInUse     bool
 
-	extra *extras
-	cache atomic.Pointer[[]byte]
+	extra   *extras
+	hostile *hostility
+	cache   atomic.Pointer[[]byte]
 }
 
 // extras holds what a test set that the typed struct cannot represent: an

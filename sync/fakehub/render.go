@@ -312,15 +312,17 @@ func splitmix(x uint64) uint64 {
 // jsonBytes returns the client's served JSON, rendering and caching it if
 // needed. Callers hold s.mu (read or write): the fields do not change under
 // a read lock, so concurrent renders produce the same bytes.
-func (c *client) jsonBytes() []byte { return cachedJSON(&c.cache, c.extra, c.appendJSON) }
+func (c *client) jsonBytes() []byte { return cachedJSON(&c.cache, c.extra, c.hostile, c.appendJSON) }
 
 // jsonBytes is client.jsonBytes for channels.
-func (ch *channel) jsonBytes() []byte { return cachedJSON(&ch.cache, ch.extra, ch.appendJSON) }
+func (ch *channel) jsonBytes() []byte {
+	return cachedJSON(&ch.cache, ch.extra, ch.hostile, ch.appendJSON)
+}
 
 // cachedJSON returns the cached bytes, or renders them (verbatim raw bytes,
-// the rendering with overrides applied, or the plain rendering) and caches
-// them.
-func cachedJSON(cache *atomic.Pointer[[]byte], extra *extras, appendJSON func([]byte) []byte) []byte {
+// the rendering with overrides applied, or the plain rendering, made
+// hostile when h is set) and caches them.
+func cachedJSON(cache *atomic.Pointer[[]byte], extra *extras, h *hostility, appendJSON func([]byte) []byte) []byte {
 	if p := cache.Load(); p != nil {
 		return *p
 	}
@@ -332,6 +334,9 @@ func cachedJSON(cache *atomic.Pointer[[]byte], extra *extras, appendJSON func([]
 		out = applyOverrides(appendJSON(nil), extra.overrides)
 	default:
 		out = renderExact(appendJSON)
+	}
+	if h != nil && (extra == nil || !extra.hasRaw) {
+		out = h.apply(out)
 	}
 	cache.Store(&out)
 	return out
