@@ -67,6 +67,7 @@ func (r *run) list(ctx context.Context, emit func([]listed) error) (*idSet, erro
 // reason lies in the data, which another pass would see again.
 func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]listed) error) (seen *idSet, why string, lasting bool, err error) {
 	seen = newIDSet()
+	seenRaw := newIDSet() // records without a usable id
 	total, totalKnown := -1, false
 	offset, lastID := 0, ""
 	unproven := func(lastingFault bool, format string, args ...any) {
@@ -96,12 +97,17 @@ func (r *run) listPass(ctx context.Context, emitted *idSet, emit func([]listed) 
 		recs := page.Records
 		ids := make([]string, len(recs)) // "" for a record without a usable id
 		var out []listed
-		fresh := 0 // records new to this pass
+		fresh := 0 // records new to this pass (the overlap is not)
 		for i, raw := range recs {
 			l := r.readClient(raw, offset+i)
 			ids[i] = l.id
 			if l.id == "" {
 				unproven(true, "a client record at offset %d has no usable id", offset+i)
+				// Known by its content, so that a page of such records
+				// still counts as paging on.
+				if seenRaw.add(string(contentHash(raw))) {
+					fresh++
+				}
 				continue
 			}
 			if seen.add(l.id) {
@@ -154,19 +160,20 @@ func (r *run) readClient(raw jsontext.Value, offset int) listed {
 	case err == nil:
 		return listed{id: id, raw: raw, rec: rec}
 	case id == "":
-		r.noteBadOnce("client", id, raw, fmt.Sprintf("offset %d: %v", offset, err))
+		r.noteBadOnce(offset, id, raw, err)
 		return listed{}
 	default:
-		r.noteBadOnce("client", id, raw, fmt.Sprintf("offset %d: %v", offset, err))
+		r.noteBadOnce(offset, id, raw, err)
 		return listed{id: id, raw: raw, bad: err}
 	}
 }
 
-// noteBadOnce is noteBad for a client record that a later pass of the
-// listing may show again: it is counted once per run.
-func (r *run) noteBadOnce(entity, id string, raw jsontext.Value, why string) {
-	if r.logged.first("bad " + string(contentHash(raw))) {
-		r.noteBad(entity, id, why, raw)
+// noteBadOnce is noteBad for a bad client record, which the overlap of the
+// next page, or a later pass of the listing, may show again at the same
+// offset: it is counted once per run and offset.
+func (r *run) noteBadOnce(offset int, id string, raw jsontext.Value, err error) {
+	if r.logged.first(fmt.Sprintf("bad %d %x", offset, contentHash(raw))) {
+		r.noteBad("client", id, fmt.Sprintf("offset %d: %v", offset, err), raw)
 	}
 }
 

@@ -75,7 +75,6 @@ type scenarioClient struct {
 }
 
 func TestPropertyHostileRecords(t *testing.T) {
-	t.Skip("enabled when the robust core lands")
 	t.Parallel()
 
 	files, err := filepath.Glob(filepath.Join("testdata", "hostile", "*.txt"))

@@ -62,11 +62,11 @@ func readRecord(raw jsontext.Value) (*record, string, error) {
 	if err := json.Unmarshal(raw, &r.keys, readOptions); err != nil {
 		return nil, "", errBadRecord{fmt.Sprintf("unreadable object: %v", err)}
 	}
-	id, why := key("id", r.keys.ID)
+	id, why := key("id", r.keys.ID, false)
 	if why != "" {
 		return nil, "", errBadRecord{why}
 	}
-	if _, why := key("status", r.keys.Status); why != "" {
+	if _, why := key("status", r.keys.Status, true); why != "" {
 		return r, id, errBadRecord{why}
 	}
 	return r, id, nil
@@ -92,9 +92,10 @@ func RecordProblem(raw []byte) string {
 	return ""
 }
 
-// key reads the member name, v, which must be a non-empty string of at most
-// maxKeyBytes; why says what is wrong with it otherwise (nil v: absent).
-func key(name string, v jsontext.Value) (s, why string) {
+// key reads the member name, v, which must be a string of at most
+// maxKeyBytes, and not empty unless empty is allowed; why says what is
+// wrong with it otherwise (nil v: absent).
+func key(name string, v jsontext.Value, empty bool) (s, why string) {
 	switch {
 	case v == nil:
 		return "", "no " + name
@@ -104,7 +105,7 @@ func key(name string, v jsontext.Value) (s, why string) {
 		return "", name + " is not a string"
 	case json.Unmarshal(v, &s, readOptions) != nil:
 		return "", name + " is not a readable string"
-	case s == "":
+	case s == "" && !empty:
 		return "", "empty " + name
 	case len(s) > maxKeyBytes:
 		return "", fmt.Sprintf("%s longer than %d bytes", name, maxKeyBytes)
@@ -394,7 +395,7 @@ func channelParams(partnerID, id, clientID string, r *record) db.ChannelStageCop
 	raw, original, hash := r.rawColumns()
 	owner := clientID
 	if v, present := r.all()["client_id"]; present && v.Kind() != 'n' {
-		if cid, why := key("client_id", v); why == "" {
+		if cid, why := key("client_id", v, false); why == "" {
 			owner = cid
 		} else {
 			r.madeSafe = append(r.madeSafe, "client_id")
