@@ -688,6 +688,23 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 		t.Errorf("compose grafana mounts %v; want the provisioning and the dashboards of deploy/grafana", gm)
 	}
 
+	// The README's URLs are the ports and dashboards the stack has.
+	readme := string(readFile(t, "README.md"))
+	_, section, _ := strings.Cut(readme, "\n## Dashboards and alerts\n")
+	for _, name := range []string{"grafana", "prometheus"} {
+		for _, p := range svc(name).Ports {
+			if u := "http://localhost:" + p.Published; !strings.Contains(section, u) {
+				t.Errorf("README section \"Dashboards and alerts\" does not give %s's URL %s", name, u)
+			}
+		}
+	}
+	for _, file := range dashboardFiles {
+		d := loadDashboard(t, file)
+		if !strings.Contains(section, "/d/"+d.UID) || !strings.Contains(section, d.Title) {
+			t.Errorf("README section \"Dashboards and alerts\" does not link dashboard %q (/d/%s)", d.Title, d.UID)
+		}
+	}
+
 	checkPathsServed(t, paths)
 
 	// And the real CLI, where it is installed.
