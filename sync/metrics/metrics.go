@@ -30,6 +30,7 @@ type Metrics struct {
 	UnknownValues      *prometheus.CounterVec   // attribute
 	BadRecords         *prometheus.CounterVec   // entity
 	FieldsMadeSafe     *prometheus.CounterVec   // entity
+	MassRemovalGuard   *prometheus.CounterVec   // table
 	ChannelsByStatus   *prometheus.GaugeVec     // status
 	APIRequestDuration *prometheus.HistogramVec // endpoint
 }
@@ -80,6 +81,9 @@ func New() *Metrics {
 		FieldsMadeSafe: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hubsync_fields_made_safe_total", Help: "Members of stored records that could not be stored as sent (wrong type, out of range, U+0000): the column is NULL or made safe and raw keeps them, by entity.",
 		}, []string{"entity"}),
+		MassRemovalGuard: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubsync_mass_removal_guard_trips_total", Help: "Complete runs whose removals the mass-removal guard refused, by table (the run ended partial and removed nothing).",
+		}, []string{"table"}),
 		ChannelsByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hubsync_channels", Help: "Live channels by status after the last run.",
 		}, []string{"status"}),
@@ -90,8 +94,17 @@ func New() *Metrics {
 	}
 	r.MustRegister(m.Runs, m.RunDuration, m.LastSuccess, m.LastRunSucceeded, m.SkippedRuns,
 		m.APIRequests, m.APIRetries, m.APIThrottled, m.RowsWritten, m.Transitions,
-		m.UnknownValues, m.BadRecords, m.FieldsMadeSafe, m.ChannelsByStatus, m.APIRequestDuration,
+		m.UnknownValues, m.BadRecords, m.FieldsMadeSafe, m.MassRemovalGuard, m.ChannelsByStatus, m.APIRequestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Exported at 0 from the start, so that an alert on their increase sees
+	// the first one.
+	for _, e := range []string{"client", "channel"} {
+		m.BadRecords.WithLabelValues(e)
+		m.FieldsMadeSafe.WithLabelValues(e)
+	}
+	for _, t := range []string{"clients", "channels"} {
+		m.MassRemovalGuard.WithLabelValues(t)
+	}
 	return m
 }
 
@@ -156,4 +169,13 @@ func (m *Metrics) AddMadeSafe(entity string, n int) {
 		return
 	}
 	m.FieldsMadeSafe.WithLabelValues(entity).Add(float64(n))
+}
+
+// MassRemovalGuardTripped counts a run whose removals from table the
+// mass-removal guard refused.
+func (m *Metrics) MassRemovalGuardTripped(table string) {
+	if m == nil {
+		return
+	}
+	m.MassRemovalGuard.WithLabelValues(table).Inc()
 }

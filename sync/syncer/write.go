@@ -336,6 +336,7 @@ func (r *run) removeUnseen(ctx context.Context, clientsSeen *idSet) error {
 			}{{"clients", len(live), len(clients)}, {"channels", len(liveChannels), len(channels)}} {
 				if t.missing > massRemovalMinRows && float64(t.missing) > massRemovalShare*float64(t.live) {
 					tripped = append(tripped, fmt.Sprintf("%d of %d live %s", t.missing, t.live, t.name))
+					r.s.cfg.Metrics.MassRemovalGuardTripped(t.name)
 				}
 			}
 			if len(tripped) > 0 {
