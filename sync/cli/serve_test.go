@@ -318,7 +318,8 @@ func TestServeMetricsAfterARun(t *testing.T) {
 		`hubsync_transitions_total{attribute="client_id",entity="channel"}`:          -1, // absent: no move
 		`hubsync_rows_written_total{op="remove",table="channels"}`:                   -1,
 		`hubsync_sync_runs_skipped_total`:                                            0,
-		`hubsync_bad_records_total{entity="channel"}`:                                -1,
+		`hubsync_bad_records_total{entity="channel"}`:                                0,
+		`hubsync_mass_removal_guard_trips_total{table="channels"}`:                   0,
 		`hubsync_api_requests_total{code="200",endpoint="update_client"}`:            -1,
 		`hubsync_transitions_total{attribute="availability_status",entity="client"}`: -1,
 	}
