@@ -543,3 +543,25 @@ func TestCheckUnreachable(t *testing.T) {
 		t.Errorf("database = %+v, want unreachable with the advice to check DATABASE_URL", r.Database)
 	}
 }
+
+// TestCheckHostile: against the simulator's hostile mode (U+0000, lone
+// surrogates, invalid UTF-8, 1 MB strings, deep nesting, huge integers,
+// duplicate keys, wrong types, answers without total) the check reports the
+// drift as warnings and still finds that a sync would work: each of those
+// records would be stored, none counted as bad.
+func TestCheckHostile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakehub.Config{Clients: 40, Hostile: true, Seed: 3})
+	r, text, _ := e.run()
+	wantExit(t, r, text, 0, StatusWarning)
+	c := r.Conformance
+	if len(c.WrongTypes) == 0 {
+		t.Errorf("conformance: no wrong types reported against the hostile simulator\n%s", text)
+	}
+	if len(c.BadRecords) != 0 {
+		t.Errorf("conformance: bad records %+v; the hostile mode keeps every id and status usable", c.BadRecords)
+	}
+	if !r.Listing.Complete || r.Listing.Clients != 40 {
+		t.Errorf("listing = %+v, want all 40 clients read", r.Listing)
+	}
+}

@@ -345,3 +345,29 @@ func TestListingWithoutTotal(t *testing.T) {
 		t.Errorf("an unproven listing removed %d clients", res.ClientsRemoved)
 	}
 }
+
+// TestSyncAgainstHostileSimulator: `hubsync fakehub --hostile` serves every
+// class of awkward record (U+0000, lone surrogates, invalid UTF-8, 1 MB
+// strings, deep nesting, huge integers, duplicate keys, wrong types) and
+// list answers without total. A sync stores every client and channel,
+// counts what it made safe, and the next sync writes nothing.
+func TestSyncAgainstHostileSimulator(t *testing.T) {
+	t.Parallel()
+	h := setup(t, fakehub.Config{Seed: 14, Clients: 60, Hostile: true})
+	res := h.mustSync(t)
+	clients, channels := h.srv.Counts()
+	if res.ClientsSeen != clients || res.ChannelsSeen != channels || res.BadRecords != 0 || !res.Complete {
+		t.Fatalf("first sync saw %d clients and %d channels (%d bad, complete %v); want all %d and %d, none bad",
+			res.ClientsSeen, res.ChannelsSeen, res.BadRecords, res.Complete, clients, channels)
+	}
+	if res.FieldsMadeSafe == 0 {
+		t.Errorf("fields_made_safe 0; the hostile simulator serves fields of the wrong type")
+	}
+	if n := h.count(t, `SELECT count(*) FROM hub.clients WHERE raw_original IS NOT NULL`) + h.count(t, `SELECT count(*) FROM hub.channels WHERE raw_original IS NOT NULL`); n == 0 {
+		t.Errorf("no row keeps raw_original; the hostile simulator serves records jsonb cannot hold as sent")
+	}
+	again := h.mustSync(t)
+	if w := again.ClientsInserted + again.ClientsUpdated + again.ChannelsInserted + again.ChannelsUpdated + again.Transitions; w != 0 {
+		t.Errorf("second sync wrote %d rows or history rows, want none: %+v", w, again.Counts)
+	}
+}
