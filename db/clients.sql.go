@@ -189,7 +189,9 @@ WITH prev AS (
     -- sees the same snapshot, so this is unaffected by the upsert below.
     SELECT c.id, c.status, c.removed_at
     FROM hub.clients c
-    JOIN clients_stage s ON s.partner_id = c.partner_id AND s.id = c.id
+    -- An index lookup per staged id, whatever the statistics say: a hash
+    -- join would read the whole table for every page of a first sync.
+    WHERE c.partner_id = $1 AND c.id = ANY(ARRAY(SELECT s.id FROM clients_stage s))
 ),
 up AS (
     INSERT INTO hub.clients AS c
@@ -215,7 +217,7 @@ up AS (
 hist AS (
     INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, from_value, to_value, sync_run_id)
     SELECT s.partner_id, 'client', s.id, s.id, 'status',
-           CASE WHEN p.removed_at IS NULL THEN p.status END, s.status, $1::bigint
+           CASE WHEN p.removed_at IS NULL THEN p.status END, s.status, $2::bigint
     FROM clients_stage s
     JOIN up u ON u.id = s.id
     LEFT JOIN prev p ON p.id = s.id
@@ -234,6 +236,11 @@ SELECT 'transition', h.attribute, h.from_value, h.to_value, count(*)::int
 FROM hist h GROUP BY h.attribute, h.from_value, h.to_value
 `
 
+type ClientUpsertParams struct {
+	PartnerID string
+	RunID     pgtype.Int8
+}
+
 type ClientUpsertRow struct {
 	Kind      string
 	Attribute pgtype.Text
@@ -248,8 +255,8 @@ type ClientUpsertRow struct {
 // attribute: a first sighting or a return writes NULL → value (when there is
 // a value); a change writes old → new. Returns the rows inserted and
 // updated, and the history written by (attribute, from, to).
-func (q *Queries) ClientUpsert(ctx context.Context, runID pgtype.Int8) ([]ClientUpsertRow, error) {
-	rows, err := q.db.Query(ctx, clientUpsert, runID)
+func (q *Queries) ClientUpsert(ctx context.Context, arg ClientUpsertParams) ([]ClientUpsertRow, error) {
+	rows, err := q.db.Query(ctx, clientUpsert, arg.PartnerID, arg.RunID)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,9 @@ WITH prev AS (
     -- sees the same snapshot, so this is unaffected by the upsert below.
     SELECT c.id, c.status, c.removed_at
     FROM hub.clients c
-    JOIN clients_stage s ON s.partner_id = c.partner_id AND s.id = c.id
+    -- An index lookup per staged id, whatever the statistics say: a hash
+    -- join would read the whole table for every page of a first sync.
+    WHERE c.partner_id = @partner_id AND c.id = ANY(ARRAY(SELECT s.id FROM clients_stage s))
 ),
 up AS (
     INSERT INTO hub.clients AS c

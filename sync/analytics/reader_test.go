@@ -373,7 +373,7 @@ func TestLongReadDoesNotBlockSync(t *testing.T) {
 				Name: text("Acme " + status), Status: text("active"), Raw: []byte(`{"v":"` + status + `"}`), ContentHash: []byte(status)}}); err != nil {
 				return err
 			}
-			rows, err := q.ClientUpsert(wctx, run)
+			rows, err := q.ClientUpsert(wctx, db.ClientUpsertParams{PartnerID: partner, RunID: run})
 			if err != nil {
 				return err
 			}
@@ -390,7 +390,7 @@ func TestLongReadDoesNotBlockSync(t *testing.T) {
 			}); err != nil {
 				return err
 			}
-			crows, err := q.ChannelUpsert(wctx, run)
+			crows, err := q.ChannelUpsert(wctx, db.ChannelUpsertParams{PartnerID: partner, RunID: run})
 			ch = map[string]int32{}
 			for _, r := range crows {
 				ch[r.Kind] += r.N

@@ -92,7 +92,7 @@ func (r *run) writePlan(ctx context.Context, pl *pagePlan) error {
 		err := r.retryDB(ctx, "write page", func() error {
 			return pgx.BeginFunc(ctx, r.s.cfg.Pool, func(tx pgx.Tx) error {
 				var err error
-				t, err = writeRows(ctx, db.New(tx), pl.clients, pl.channels, runID(r.id))
+				t, err = writeRows(ctx, db.New(tx), r.s.cfg.PartnerID, pl.clients, pl.channels, runID(r.id))
 				return err
 			})
 		})
@@ -265,7 +265,7 @@ func countRows[T ~resultRow](rows []T) changes {
 // writeRows stages rows by COPY and writes them, with their history, by one
 // statement per table. q must be in a transaction: the staging tables empty
 // at its commit.
-func writeRows(ctx context.Context, q *db.Queries, clients []db.ClientStageCopyParams, channels []db.ChannelStageCopyParams, run pgtype.Int8) (tally, error) {
+func writeRows(ctx context.Context, q *db.Queries, partnerID string, clients []db.ClientStageCopyParams, channels []db.ChannelStageCopyParams, run pgtype.Int8) (tally, error) {
 	var t tally
 	if len(clients) > 0 {
 		if err := q.ClientStageCreate(ctx); err != nil {
@@ -274,7 +274,7 @@ func writeRows(ctx context.Context, q *db.Queries, clients []db.ClientStageCopyP
 		if _, err := q.ClientStageCopy(ctx, clients); err != nil {
 			return t, fmt.Errorf("stage %d clients: %w", len(clients), err)
 		}
-		rows, err := q.ClientUpsert(ctx, run)
+		rows, err := q.ClientUpsert(ctx, db.ClientUpsertParams{PartnerID: partnerID, RunID: run})
 		if err != nil {
 			return t, fmt.Errorf("write %d clients: %w", len(clients), err)
 		}
@@ -287,7 +287,7 @@ func writeRows(ctx context.Context, q *db.Queries, clients []db.ClientStageCopyP
 		if _, err := q.ChannelStageCopy(ctx, channels); err != nil {
 			return t, fmt.Errorf("stage %d channels: %w", len(channels), err)
 		}
-		rows, err := q.ChannelUpsert(ctx, run)
+		rows, err := q.ChannelUpsert(ctx, db.ChannelUpsertParams{PartnerID: partnerID, RunID: run})
 		if err != nil {
 			return t, fmt.Errorf("write %d channels: %w", len(channels), err)
 		}
@@ -428,7 +428,7 @@ func WriteThrough(ctx context.Context, pool *pgxpool.Pool, partnerID string, raw
 	var t tally
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var err error
-		t, err = writeRows(ctx, db.New(tx), []db.ClientStageCopyParams{row}, nil, pgtype.Int8{})
+		t, err = writeRows(ctx, db.New(tx), partnerID, []db.ClientStageCopyParams{row}, nil, pgtype.Int8{})
 		return err
 	})
 	if err != nil {
