@@ -3,18 +3,20 @@
 // client, and listing the channels (phone numbers) a client shares with the
 // partner.
 //
-// The client is built for a sync service that must keep going when the
-// upstream misbehaves:
+// It knows HTTP and the shapes of the answers, and nothing about what a
+// caller stores:
 //
-//   - Records are decoded one by one. A malformed record (a field of the
-//     wrong type, a missing id) is reported in a BadRecord and never costs
-//     the good records of the same page. Every decoded record keeps the
-//     object exactly as received in its Raw field, unknown fields included.
+//   - Records come back exactly as received, one jsontext.Value per element
+//     of an answer's array, unknown fields, odd types and all; what to decode
+//     is the caller's decision (the syncer reads them leniently). The
+//     documented enum values and the API's timestamp formats are here too
+//     (ChannelStatuses, ParseTime).
 //   - Transient failures (429, 5xx, timeouts, a body that stalls after the
-//     headers, connection resets, truncated or invalid JSON bodies) are
-//     retried with exponential backoff and jitter, bounded by
-//     Config.MaxElapsed. Other 4xx answers are permanent. A PATCH is retried
-//     only when it surely did not reach the server: see Client.UpdateClient.
+//     headers, connection resets, a truncated or malformed body) are retried
+//     with exponential backoff and jitter, bounded by Config.MaxElapsed.
+//     Other 4xx answers, and whole answers of an unexpected shape, are
+//     permanent. A PATCH is retried only when it surely did not reach the
+//     server: see Client.UpdateClient.
 //   - All calls of one Client share an adaptive Pacer: a 429 halves the
 //     request rate and pauses every caller until its Retry-After has passed;
 //     successes then raise the rate back to Config.RateLimit.
