@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hubsync/hubsync/sync/fakehub"
 )
@@ -123,8 +124,25 @@ func TestFaultPagingCompleteness(t *testing.T) {
 		seenEarly, unseenLate := ids[2], ids[40]
 		var fired atomic.Int32
 		var added []string
+		// The lister runs ahead of the fetches: the client that goes after
+		// it was listed must have had its channels fetched by then, or the
+		// run rightly ends partial (a listed client whose channels answer
+		// 404 cannot be accounted for).
+		fetchedEarly := make(chan struct{})
+		var once sync.Once
+		h.srv.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if isShared(r) && strings.Contains(r.URL.Path, "/"+seenEarly+"/") {
+				once.Do(func() { close(fetchedEarly) })
+			}
+			return false
+		})
 		h.srv.OnList(func(offset, limit int) {
 			if offset >= 18 && fired.Add(1) == 1 {
+				select {
+				case <-fetchedEarly:
+				case <-time.After(10 * time.Second):
+					t.Error("the early client's channels were never fetched")
+				}
 				// One page in: a client already listed goes, one not yet
 				// listed goes, and two new ones arrive (their ids land
 				// anywhere in id order).
@@ -135,6 +153,7 @@ func TestFaultPagingCompleteness(t *testing.T) {
 		})
 		res := h.mustSync(t)
 		h.srv.OnList(nil)
+		h.srv.SetFault(nil)
 		if fired.Load() == 0 {
 			t.Fatal("the hook never fired")
 		}

@@ -75,11 +75,43 @@ func readRecord(raw jsontext.Value) (*record, string, error) {
 // all returns the record's members, read on first use.
 func (r *record) all() map[string]jsontext.Value {
 	if r.members == nil {
-		r.members = map[string]jsontext.Value{}
 		// The record was read once already with the same options.
-		_ = json.Unmarshal(r.raw, &r.members, readOptions)
+		r.members, _ = readMembers(r.raw)
 	}
 	return r.members
+}
+
+// readMembers reads the members of the object v; each value is a slice of
+// v. Of duplicate names the last wins, as in jsonb.
+func readMembers(v jsontext.Value) (map[string]jsontext.Value, error) {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(v), readOptions) // a bytes.Buffer is read in place
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, fmt.Errorf("not an object: %w", err)
+	}
+	m := make(map[string]jsontext.Value, 32)
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		k := name.String()
+		val, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		m[k] = val
+	}
+	return m, nil
+}
+
+// str reads a JSON string value. Most have no escapes and are valid
+// UTF-8: their bytes are the string.
+func str(v jsontext.Value) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	return s, v.Kind() == '"' && json.Unmarshal(v, &s, readOptions) == nil
 }
 
 // RecordProblem says why a sync would count the record raw (one element of
@@ -124,7 +156,10 @@ func (r *record) member(path string) (jsontext.Value, bool) {
 	obj, seen := r.nested[parent]
 	if !seen {
 		if v, ok := r.all()[parent]; ok && v.Kind() != 'n' {
-			if v.Kind() != '{' || json.Unmarshal(v, &obj, readOptions) != nil {
+			var err error
+			if v.Kind() != '{' {
+				r.madeSafe = append(r.madeSafe, parent)
+			} else if obj, err = readMembers(v); err != nil {
 				r.madeSafe = append(r.madeSafe, parent)
 			}
 		}
@@ -160,8 +195,8 @@ func (r *record) text(path string, nullable bool, limit int) pgtype.Text {
 	if !ok {
 		return pgtype.Text{}
 	}
-	var s string
-	if v.Kind() != '"' || json.Unmarshal(v, &s, readOptions) != nil || (limit > 0 && len(s) > limit) {
+	s, ok := str(v)
+	if !ok || (limit > 0 && len(s) > limit) {
 		r.madeSafe = append(r.madeSafe, path)
 		return pgtype.Text{}
 	}
@@ -209,8 +244,8 @@ func (r *record) time(path string, nullable bool) pgtype.Timestamptz {
 	if !ok {
 		return pgtype.Timestamptz{}
 	}
-	var s string
-	if v.Kind() != '"' || json.Unmarshal(v, &s, readOptions) != nil {
+	s, ok := str(v)
+	if !ok {
 		r.madeSafe = append(r.madeSafe, path)
 		return pgtype.Timestamptz{}
 	}
