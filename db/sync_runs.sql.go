@@ -11,6 +11,20 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const partnerStoresNothing = `-- name: PartnerStoresNothing :one
+SELECT (NOT EXISTS (SELECT 1 FROM hub.clients c WHERE c.partner_id = $1::text)
+    AND NOT EXISTS (SELECT 1 FROM hub.channels h WHERE h.partner_id = $1::text))::boolean AS empty
+`
+
+// Whether the partner has no client and no channel stored, removed ones
+// included: a first sync, which has nothing to compare its pages with.
+func (q *Queries) PartnerStoresNothing(ctx context.Context, partnerID string) (bool, error) {
+	row := q.db.QueryRow(ctx, partnerStoresNothing, partnerID)
+	var empty bool
+	err := row.Scan(&empty)
+	return empty, err
+}
+
 const syncRunAbandonStale = `-- name: SyncRunAbandonStale :many
 UPDATE hub.sync_runs
 SET status = 'abandoned',

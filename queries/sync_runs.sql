@@ -65,3 +65,9 @@ SELECT * FROM hub.sync_runs WHERE id = @id;
 SELECT max(finished_at)::timestamptz AS finished_at
 FROM hub.sync_runs
 WHERE partner_id = @partner_id AND status = 'succeeded';
+
+-- name: PartnerStoresNothing :one
+-- Whether the partner has no client and no channel stored, removed ones
+-- included: a first sync, which has nothing to compare its pages with.
+SELECT (NOT EXISTS (SELECT 1 FROM hub.clients c WHERE c.partner_id = @partner_id::text)
+    AND NOT EXISTS (SELECT 1 FROM hub.channels h WHERE h.partner_id = @partner_id::text))::boolean AS empty;

@@ -214,6 +214,10 @@ type run struct {
 	// channelsSeen holds every channel id the run saw (written, unchanged or
 	// bad), for the removal step; the lister keeps the clients'.
 	channelsSeen *idSet
+	// firstSync: the partner had nothing stored when the run started, so
+	// its pages have nothing to look up (a row that appears meanwhile, by a
+	// write-through, is still found by the upserts).
+	firstSync bool
 	// What is logged once per run.
 	logged onceSet
 }
@@ -232,8 +236,13 @@ func (s *Syncer) startRun(ctx context.Context) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
+	firstSync, err := q.PartnerStoresNothing(ctx, s.cfg.PartnerID)
+	if err != nil {
+		return nil, fmt.Errorf("look for stored rows: %w", err)
+	}
 	r := &run{
 		s:            s,
+		firstSync:    firstSync,
 		id:           row.ID,
 		log:          s.log.With("run_id", row.ID),
 		started:      time.Now(),

@@ -132,6 +132,9 @@ func (r *run) lookUpStored(ctx context.Context, p *page) (storedPage, error) {
 		ids[i] = c.id
 	}
 	st := storedPage{clients: map[string]db.ClientStoredRow{}, channelsByHash: map[[sha256.Size]byte]db.ChannelStoredRow{}}
+	if r.firstSync {
+		return st, nil
+	}
 	err := r.retryDB(ctx, "read the page's stored rows", func() error {
 		q := r.queries()
 		clients, err := q.ClientStored(ctx, db.ClientStoredParams{PartnerID: r.s.cfg.PartnerID, Ids: ids})
