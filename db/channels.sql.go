@@ -45,50 +45,6 @@ func (q *Queries) ChannelCountByStatus(ctx context.Context, partnerID string) ([
 	return items, nil
 }
 
-const channelEnumValues = `-- name: ChannelEnumValues :many
-SELECT v.attribute::text AS attribute, v.value::text AS value, count(*)::int AS channels
-FROM hub.channels c
-CROSS JOIN LATERAL (VALUES
-    ('channel.status', c.status),
-    ('channel.availability_status', c.availability_status),
-    ('channel.hub_status', c.hub_status),
-    ('channel.current_limit', c.current_limit),
-    ('channel.current_quality_rating', c.current_quality_rating)
-) AS v(attribute, value)
-WHERE c.partner_id = $1 AND c.removed_at IS NULL AND v.value IS NOT NULL
-GROUP BY 1, 2
-`
-
-type ChannelEnumValuesRow struct {
-	Attribute string
-	Value     string
-	Channels  int32
-}
-
-// The values of the channel attributes with documented enums among the
-// partner's live channels, with how many channels hold each: what a run
-// reports as values outside the enums, whether it wrote those rows or found
-// them unchanged.
-func (q *Queries) ChannelEnumValues(ctx context.Context, partnerID string) ([]ChannelEnumValuesRow, error) {
-	rows, err := q.db.Query(ctx, channelEnumValues, partnerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ChannelEnumValuesRow{}
-	for rows.Next() {
-		var i ChannelEnumValuesRow
-		if err := rows.Scan(&i.Attribute, &i.Value, &i.Channels); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const channelLiveIDs = `-- name: ChannelLiveIDs :many
 SELECT c.id FROM hub.channels c WHERE c.partner_id = $1 AND c.removed_at IS NULL
 `

@@ -97,23 +97,6 @@ SELECT c.id, c.client_id, c.content_hash, (c.removed_at IS NOT NULL)::boolean AS
 FROM unnest(@client_ids::text[]) AS i(client_id)
 JOIN hub.channels c ON c.client_id = i.client_id AND c.partner_id = @partner_id;
 
--- name: ChannelEnumValues :many
--- The values of the channel attributes with documented enums among the
--- partner's live channels, with how many channels hold each: what a run
--- reports as values outside the enums, whether it wrote those rows or found
--- them unchanged.
-SELECT v.attribute::text AS attribute, v.value::text AS value, count(*)::int AS channels
-FROM hub.channels c
-CROSS JOIN LATERAL (VALUES
-    ('channel.status', c.status),
-    ('channel.availability_status', c.availability_status),
-    ('channel.hub_status', c.hub_status),
-    ('channel.current_limit', c.current_limit),
-    ('channel.current_quality_rating', c.current_quality_rating)
-) AS v(attribute, value)
-WHERE c.partner_id = @partner_id AND c.removed_at IS NULL AND v.value IS NOT NULL
-GROUP BY 1, 2;
-
 -- name: ChannelLiveIDs :many
 -- The partner's live channels, for the removal step (index-only).
 SELECT c.id FROM hub.channels c WHERE c.partner_id = @partner_id AND c.removed_at IS NULL;

@@ -472,14 +472,47 @@ func channelParams(partnerID, id, clientID string, r *record) db.ChannelStageCop
 	}
 }
 
-// channelEnums are the documented values of the channel attributes that
-// have them, by the names ChannelEnumValues gives the attributes.
-var channelEnums = map[string][]string{
-	"channel.status":                 hubapi.ChannelStatuses,
-	"channel.availability_status":    hubapi.AvailabilityStatuses,
-	"channel.hub_status":             hubapi.HubStatuses,
-	"channel.current_limit":          hubapi.CurrentLimits,
-	"channel.current_quality_rating": hubapi.QualityRatings,
+// channelEnums are the channel members with documented values: their
+// attribute name as reported, and the values the spec lists.
+var channelEnums = [...]struct {
+	attr  string
+	known []string
+}{
+	{"channel.status", hubapi.ChannelStatuses},
+	{"channel.availability_status", hubapi.AvailabilityStatuses},
+	{"channel.hub_status", hubapi.HubStatuses},
+	{"channel.current_limit", hubapi.CurrentLimits},
+	{"channel.current_quality_rating", hubapi.QualityRatings},
+}
+
+// enumValues are a channel's values of channelEnums, in that order.
+type enumValues [len(channelEnums)]pgtype.Text
+
+// rowEnums are the enum values of a channel row about to be written.
+func rowEnums(p *db.ChannelStageCopyParams) enumValues {
+	return enumValues{p.Status, p.AvailabilityStatus, p.HubStatus, p.CurrentLimit, p.CurrentQualityRating}
+}
+
+// readEnums reads only the enum members of a channel record, for one the
+// run does not write (it is stored unchanged) but still reports on.
+func readEnums(raw jsontext.Value) enumValues {
+	var m struct {
+		Status               jsontext.Value `json:"status"`
+		AvailabilityStatus   jsontext.Value `json:"availability_status"`
+		HubStatus            jsontext.Value `json:"hub_status"`
+		CurrentLimit         jsontext.Value `json:"current_limit"`
+		CurrentQualityRating jsontext.Value `json:"current_quality_rating"`
+	}
+	var out enumValues
+	if json.Unmarshal(raw, &m, readOptions) != nil {
+		return out
+	}
+	for i, v := range [...]jsontext.Value{m.Status, m.AvailabilityStatus, m.HubStatus, m.CurrentLimit, m.CurrentQualityRating} {
+		if s, ok := str(v); ok && len(s) <= maxKeyBytes {
+			out[i] = pgtype.Text{String: safeText(s), Valid: true}
+		}
+	}
+	return out
 }
 
 // onceSet remembers keys, for what a run logs once.

@@ -275,12 +275,8 @@ func (r *run) apiCounts() (requests, retries, throttled int) {
 // execute runs the pipeline and, when the run saw everything, the removals.
 func (r *run) execute(ctx context.Context) error {
 	clientsSeen, err := r.pipeline(ctx)
-	if err != nil {
+	if err != nil || clientsSeen == nil {
 		return err
-	}
-	r.noteUnknowns(ctx)
-	if clientsSeen == nil {
-		return nil
 	}
 	r.mu.Lock()
 	complete := len(r.incomplete) == 0
@@ -417,33 +413,23 @@ func (r *run) progress() {
 	r.s.cfg.Progress(p)
 }
 
-// noteUnknowns counts, and logs once per value, the values outside the
-// documented enums that the partner's live channels hold now: the run saw
-// each of them (or, for a client whose channels could not be fetched, the
-// run before did).
-func (r *run) noteUnknowns(ctx context.Context) {
-	var rows []db.ChannelEnumValuesRow
-	err := r.retryDB(ctx, "count values outside the enums", func() error {
-		var err error
-		rows, err = r.queries().ChannelEnumValues(ctx, r.s.cfg.PartnerID)
-		return err
-	})
-	if err != nil {
-		r.log.Warn("could not count values outside the documented enums", "err", err)
-		return
-	}
-	for _, row := range rows {
-		if slices.Contains(channelEnums[row.Attribute], row.Value) {
+// noteUnknowns counts a channel's values outside the documented enums, and
+// logs each the first time the run sees it.
+func (r *run) noteUnknowns(values enumValues) {
+	for i, v := range values {
+		e := channelEnums[i]
+		if !v.Valid || slices.Contains(e.known, v.String) {
 			continue
 		}
-		key := row.Attribute + "=" + row.Value
+		key := e.attr + "=" + v.String
 		r.mu.Lock()
-		r.unknown[key] += int(row.Channels)
-		r.counts.UnknownValues += int(row.Channels)
+		r.unknown[key]++
+		r.counts.UnknownValues++
 		r.mu.Unlock()
-		r.s.cfg.Metrics.AddUnknown(row.Attribute, int(row.Channels))
-		r.log.Warn("value outside the documented enum: stored as sent", "attribute", row.Attribute,
-			"value", truncate(row.Value, 80), "channels", row.Channels)
+		r.s.cfg.Metrics.AddUnknown(e.attr, 1)
+		if r.logged.first("unknown " + key) {
+			r.log.Warn("value outside the documented enum: stored as sent", "attribute", e.attr, "value", truncate(v.String, 80))
+		}
 	}
 }
 

@@ -192,7 +192,9 @@ func (r *run) planPage(p *page, st storedPage) pagePlan {
 		}
 		for _, raw := range p.channels[i] {
 			if s, ok := st.channelsByHash[sha256.Sum256(raw)]; ok && !s.Removed && s.ClientID == c.id {
-				seen(s.ID)
+				if seen(s.ID) {
+					r.noteUnknowns(readEnums(raw))
+				}
 				continue
 			}
 			rec, id, err := readRecord(raw)
@@ -210,6 +212,7 @@ func (r *run) planPage(p *page, st storedPage) pagePlan {
 			}
 			row := channelParams(partner, id, c.id, rec)
 			r.noteRecord("channel", id, rec)
+			r.noteUnknowns(rowEnums(&row))
 			pl.channels = append(pl.channels, row)
 		}
 	}
@@ -317,7 +320,17 @@ func (r *run) addKinds(entity string, m map[transition]int) {
 
 // removeUnseen marks removed, with history, the live rows this complete run
 // did not see, unless that trips the mass-removal guard.
+//
+// A first sync removes nothing: the partner had no rows when it started, so
+// every live row is one it wrote, or one a write-through added meanwhile,
+// which the API had just returned.
 func (r *run) removeUnseen(ctx context.Context, clientsSeen *idSet) error {
+	if r.firstSync {
+		r.mu.Lock()
+		r.complete = true
+		r.mu.Unlock()
+		return nil
+	}
 	var clients, channels []string
 	err := r.retryDB(ctx, "find unseen rows", func() error {
 		q := r.queries()
