@@ -313,6 +313,23 @@ COMMENT ON COLUMN hub.channel_status_history.to_status IS 'Status after; NULL wh
 COMMENT ON COLUMN hub.channel_status_history.changed_at IS 'When a sync observed the change.';
 COMMENT ON COLUMN hub.channel_status_history.sync_run_id IS 'Run that observed it (hub.sync_runs.id).';
 
+CREATE VIEW hub.channel_attribute_history AS
+SELECT id, partner_id, entity_id AS channel_id, client_id, attribute,
+       from_value, to_value, changed_at, sync_run_id
+FROM hub.status_history
+WHERE entity = 'channel';
+
+COMMENT ON VIEW hub.channel_attribute_history IS 'Changes of every tracked channel attribute: status, availability_status, current_quality_rating, current_limit, and client_id (a move to another client). First sighting: from_value NULL; removal: to_value NULL; return: from_value NULL. Filter on attribute; write from_value IS NOT NULL for changes only (quality drops, moves), which an index serves.';
+COMMENT ON COLUMN hub.channel_attribute_history.id IS 'hub.status_history.id.';
+COMMENT ON COLUMN hub.channel_attribute_history.partner_id IS '360dialog partner.';
+COMMENT ON COLUMN hub.channel_attribute_history.channel_id IS 'hub.channels.id.';
+COMMENT ON COLUMN hub.channel_attribute_history.client_id IS 'Client owning the channel after the change.';
+COMMENT ON COLUMN hub.channel_attribute_history.attribute IS 'What changed: status, availability_status, current_quality_rating, current_limit or client_id.';
+COMMENT ON COLUMN hub.channel_attribute_history.from_value IS 'Value before; NULL on first sighting or return after removal.';
+COMMENT ON COLUMN hub.channel_attribute_history.to_value IS 'Value after; NULL when the channel was removed.';
+COMMENT ON COLUMN hub.channel_attribute_history.changed_at IS 'When a sync observed the change.';
+COMMENT ON COLUMN hub.channel_attribute_history.sync_run_id IS 'Run that observed it (hub.sync_runs.id).';
+
 CREATE VIEW hub.client_status_history AS
 SELECT id, partner_id, entity_id AS client_id,
        from_value AS from_status, to_value AS to_status, changed_at, sync_run_id

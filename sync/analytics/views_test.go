@@ -178,7 +178,7 @@ func TestViewsKeepPartnersApart(t *testing.T) {
 	f.exec(`INSERT INTO hub.status_history (partner_id, entity, entity_id, client_id, attribute, to_value, changed_at) VALUES ('p2', 'channel', 'ch1', 'cl1', 'status', 'error', $1)`, f.ago(2*day))
 
 	for _, v := range []string{"current_channels", "channel_status_intervals", "daily_channel_status", "client_overview",
-		"channel_status_history", "client_status_history"} {
+		"channel_status_history", "client_status_history", "channel_attribute_history"} {
 		got := f.rows(`SELECT count(*) FROM information_schema.columns WHERE table_schema = 'hub' AND table_name = '` + v + `' AND column_name = 'partner_id'`)
 		checkRows(t, v+" has partner_id", got, [][]string{{"1"}})
 	}
