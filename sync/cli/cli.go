@@ -200,6 +200,12 @@ func openPool(ctx context.Context, cfg *config) (*pgxpool.Pool, error) {
 	// tables have no statistics, and compiling them with JIT costs far more
 	// than it saves on a few hundred rows.
 	pc.ConnConfig.RuntimeParams["jit"] = "off"
+	// A commit need not wait for its WAL to reach disk: should the server
+	// crash within the next moment (wal_writer_delay), the database is still
+	// consistent, a page and its history are lost together, and the next run
+	// writes them again. The single page writer otherwise waits for a flush
+	// at every commit.
+	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
