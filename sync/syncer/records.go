@@ -368,24 +368,6 @@ func hasLoneSurrogate(v []byte) bool {
 	return highPending
 }
 
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case '0':
-		return "number"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "value"
-}
-
 // clientParams maps a client record to its columns. A new column of
 // hub.clients is one line here, besides the migration and the queries.
 func clientParams(partnerID, id string, r *record) db.ClientStageCopyParams {
