@@ -224,6 +224,28 @@ type HubChannel struct {
 	RemovedAt pgtype.Timestamptz
 }
 
+// Changes of every tracked channel attribute: status, availability_status, current_quality_rating, current_limit, and client_id (a move to another client). First sighting: from_value NULL; removal: to_value NULL; return: from_value NULL. Filter on attribute; write from_value IS NOT NULL for changes only (quality drops, moves), which an index serves.
+type HubChannelAttributeHistory struct {
+	// hub.status_history.id.
+	ID int64
+	// 360dialog partner.
+	PartnerID string
+	// hub.channels.id.
+	ChannelID string
+	// Client owning the channel after the change.
+	ClientID pgtype.Text
+	// What changed: status, availability_status, current_quality_rating, current_limit or client_id.
+	Attribute string
+	// Value before; NULL on first sighting or return after removal.
+	FromValue pgtype.Text
+	// Value after; NULL when the channel was removed.
+	ToValue pgtype.Text
+	// When a sync observed the change.
+	ChangedAt pgtype.Timestamptz
+	// Run that observed it (hub.sync_runs.id).
+	SyncRunID pgtype.Int8
+}
+
 // Changes of channel status: first sighting (from_status NULL), change, removal (to_status NULL), return (from_status NULL).
 type HubChannelStatusHistory struct {
 	// hub.status_history.id.
