@@ -545,7 +545,7 @@ func TestCheckUnreachable(t *testing.T) {
 }
 
 // TestCheckHostile: against the simulator's hostile mode (U+0000, lone
-// surrogates, invalid UTF-8, 1 MB strings, deep nesting, huge integers,
+// surrogates, invalid UTF-8, megabyte strings, deep nesting, huge integers,
 // duplicate keys, wrong types, answers without total) the check reports the
 // drift as warnings and still finds that a sync would work: each of those
 // records would be stored, none counted as bad.

@@ -33,7 +33,7 @@ func failLists(n int64) (fakehub.Fault, *atomic.Int64) {
 
 // TestRetryBudget: HUBSYNC_RETRY_BUDGET (or --retry-budget) bounds how long
 // one API call spends on failed attempts and their waits. The first retry
-// waits at least 250ms (500ms less half of it as jitter), so a budget below
+// waits at least half the initial backoff (the other half is jitter), so a budget below
 // that gives a call exactly one attempt, and a budget of 1s at most three;
 // a generous budget lets a failing call be retried until it succeeds.
 func TestRetryBudget(t *testing.T) {

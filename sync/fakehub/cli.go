@@ -54,7 +54,7 @@ func RegisterFlagsEnv(fs *flag.FlagSet, getenv func(string) string) *Options {
 	fs.DurationVar(&o.Config.SharedLatency, "shared-latency", env.duration("FAKEHUB_SHARED_LATENCY", 0), "latency added to shared-number requests, on top of --latency (env FAKEHUB_SHARED_LATENCY)")
 	fs.Float64Var(&o.Config.ErrorRate, "error-rate", env.float("FAKEHUB_ERROR_RATE", 0), "fraction of requests answered 500/502/503 (env FAKEHUB_ERROR_RATE)")
 	fs.Float64Var(&o.Config.RPS, "rps", env.float("FAKEHUB_RPS", 0), "requests per second before 429; 0 is unlimited (env FAKEHUB_RPS)")
-	fs.BoolVar(&o.Config.Hostile, "hostile", parseEnv(&env, "FAKEHUB_HOSTILE", false, strconv.ParseBool), "serve a share of records with awkward but valid shapes (U+0000, lone surrogates, invalid UTF-8, 1 MB strings, deep nesting, huge integers, duplicate keys, wrong types, unknown fields) and some list answers without total (env FAKEHUB_HOSTILE)")
+	fs.BoolVar(&o.Config.Hostile, "hostile", parseEnv(&env, "FAKEHUB_HOSTILE", false, strconv.ParseBool), "serve a share of records with awkward but valid shapes (U+0000, lone surrogates, invalid UTF-8, megabyte strings, deep nesting, huge integers, duplicate keys, wrong types, unknown fields) and some list answers without total (env FAKEHUB_HOSTILE)")
 	fs.IntVar(&o.Config.MaxLimit, "max-limit", env.int("FAKEHUB_MAX_LIMIT", DefaultMaxLimit), "largest page size served (env FAKEHUB_MAX_LIMIT)")
 	fs.DurationVar(&o.ChurnInterval, "churn-interval", env.duration("FAKEHUB_CHURN_INTERVAL", 0), "how often data changes; 0 is never (env FAKEHUB_CHURN_INTERVAL)")
 	fs.IntVar(&o.ChurnPerTick, "churn-per-tick", env.int("FAKEHUB_CHURN_PER_TICK", 10), "changes per churn tick (env FAKEHUB_CHURN_PER_TICK)")

@@ -27,7 +27,7 @@ const (
 	// HostileInvalidUTF8 puts bytes that are not UTF-8 (0xff, a cut
 	// sequence, an encoded surrogate) inside strings.
 	HostileInvalidUTF8
-	// HostileLongString makes a string of about 1 MB: the name, the
+	// HostileLongString makes a string of about a megabyte: the name, the
 	// partner payload or an unknown field.
 	HostileLongString
 	// HostileDeepNesting adds an unknown field nested a few hundred levels
@@ -88,7 +88,7 @@ const (
 	// hostileShare is the share of records (1 in n) served with hostile
 	// shapes.
 	hostileShare = 4
-	// hostileLongShare keeps 1 MB strings rarer (1 in n hostile records
+	// hostileLongShare keeps megabyte strings rarer (1 in n hostile records
 	// beyond the first few): each costs its megabyte in the render cache.
 	hostileLongShare = 40
 	// longStringLen is the length of a hostile long string.

@@ -366,7 +366,7 @@ func TestListingWithoutTotal(t *testing.T) {
 }
 
 // TestSyncAgainstHostileSimulator: `hubsync fakehub --hostile` serves every
-// class of awkward record (U+0000, lone surrogates, invalid UTF-8, 1 MB
+// class of awkward record (U+0000, lone surrogates, invalid UTF-8, megabyte
 // strings, deep nesting, huge integers, duplicate keys, wrong types) and
 // list answers without total. A sync stores every client and channel,
 // counts what it made safe, and the next sync writes nothing.

@@ -144,7 +144,7 @@ func bigString(n int) string {
 }
 
 // TestFaultBadRecords: records without a usable status (absent, null, of
-// the wrong type, 1 MB long) or id are logged and counted in
+// the wrong type, a megabyte long) or id are logged and counted in
 // sync_runs.bad_records; they are skipped without being marked removed, and
 // the good records on the same page are written. A member of the wrong type
 // costs only itself: the record is stored with that column NULL, counted in
