@@ -145,31 +145,34 @@ func key(name string, v jsontext.Value, empty bool) (s, why string) {
 	return safeText(s), ""
 }
 
-// member returns the value at a dotted path ("setup_info.phone_number"), if
-// any; a parent of the wrong type counts as made safe.
+// member returns the value at a dotted path ("settings.throughput.level"),
+// if any; a parent of the wrong type counts as made safe.
 func (r *record) member(path string) (jsontext.Value, bool) {
-	parent, name, nested := strings.Cut(path, ".")
-	if !nested {
-		v, ok := r.all()[path]
-		return v, ok
-	}
-	obj, seen := r.nested[parent]
-	if !seen {
-		if v, ok := r.all()[parent]; ok && v.Kind() != 'n' {
-			var err error
-			if v.Kind() != '{' {
-				r.madeSafe = append(r.madeSafe, parent)
-			} else if obj, err = readMembers(v); err != nil {
-				r.madeSafe = append(r.madeSafe, parent)
+	obj := r.all()
+	for start := 0; ; {
+		dot := strings.IndexByte(path[start:], '.')
+		if dot < 0 {
+			v, ok := obj[path[start:]]
+			return v, ok
+		}
+		prefix := path[:start+dot]
+		child, seen := r.nested[prefix]
+		if !seen {
+			if v, ok := obj[path[start:start+dot]]; ok && v.Kind() != 'n' {
+				var err error
+				if v.Kind() != '{' {
+					r.madeSafe = append(r.madeSafe, prefix)
+				} else if child, err = readMembers(v); err != nil {
+					r.madeSafe = append(r.madeSafe, prefix)
+				}
 			}
+			if r.nested == nil {
+				r.nested = map[string]map[string]jsontext.Value{}
+			}
+			r.nested[prefix] = child
 		}
-		if r.nested == nil {
-			r.nested = map[string]map[string]jsontext.Value{}
-		}
-		r.nested[parent] = obj
+		obj, start = child, start+dot+1
 	}
-	v, ok := obj[name]
-	return v, ok
 }
 
 // value returns the member at path unless it is absent or null, noting a

@@ -301,3 +301,18 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestNestedMembersAreStored: members two levels down (settings.throughput
+// .level) reach their column, as those one level down do.
+func TestNestedMembersAreStored(t *testing.T) {
+	t.Parallel()
+	h := setup(t, fakehub.Config{Seed: 503, Clients: 20})
+	h.mustSync(t)
+	withLevel := h.count(t, `SELECT count(*) FROM hub.channels WHERE raw->'settings'->'throughput'->>'level' IS NOT NULL`)
+	if withLevel == 0 {
+		t.Fatal("the simulator served no channel with settings.throughput.level; the test needs some")
+	}
+	if n := h.count(t, `SELECT count(*) FROM hub.channels WHERE throughput_level IS NOT DISTINCT FROM raw->'settings'->'throughput'->>'level'`); n != h.count(t, `SELECT count(*) FROM hub.channels`) {
+		t.Errorf("%d channels have throughput_level equal to raw's settings.throughput.level, want every one (%d with a level)", n, withLevel)
+	}
+}
