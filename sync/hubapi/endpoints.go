@@ -178,7 +178,7 @@ func escapeID(id string) (string, error) {
 // parseClientsPage reads PartnerClientsPublicOut: the paging fields and the
 // clients array, whose elements are kept as received.
 func parseClientsPage(body []byte) (*ClientsPage, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), decodeOptions)
 	if tok, err := dec.ReadToken(); err != nil {
 		return nil, fmt.Errorf("decode page: %w", err)
 	} else if tok.Kind() != '{' {
@@ -231,7 +231,7 @@ func parseClientsPage(body []byte) (*ClientsPage, error) {
 
 // parseArray reads an answer that is an array of records (or null).
 func parseArray(body []byte) ([]jsontext.Value, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), decodeOptions)
 	if dec.PeekKind() == 'n' {
 		_, err := dec.ReadToken()
 		return nil, err
@@ -246,8 +246,9 @@ func parseArray(body []byte) ([]jsontext.Value, error) {
 	return recs, nil
 }
 
-// readArray reads the array that comes next in dec, keeping a copy of each
-// element as received.
+// readArray reads the array that comes next in dec, each element as
+// received. A decoder over a bytes.Buffer reads it in place, so the
+// elements are slices of the answer's body, which nothing else holds.
 func readArray(dec *jsontext.Decoder) ([]jsontext.Value, error) {
 	if k := dec.PeekKind(); k != '[' {
 		if _, err := dec.ReadToken(); err != nil {
@@ -264,7 +265,7 @@ func readArray(dec *jsontext.Decoder) ([]jsontext.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		recs = append(recs, v.Clone())
+		recs = append(recs, v)
 	}
 	_, err := dec.ReadToken()
 	return recs, err

@@ -78,8 +78,7 @@ func (r *run) pipeline(ctx context.Context) (*idSet, error) {
 			select {
 			case fetching <- p:
 			case <-ctx.Done():
-				p.fetched.Add(-len(p.clients) - 1)
-				return ctx.Err()
+				return ctx.Err() // nobody waits for this page
 			}
 			go func() {
 				defer p.fetched.Done()

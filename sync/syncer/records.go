@@ -40,10 +40,13 @@ type record struct {
 	}
 	members  map[string]jsontext.Value
 	nested   map[string]map[string]jsontext.Value
-	madeSafe []string // the members made safe, by path
-	badTimes []string // timestamps that did not parse, "path=value"
-	nulls    []string // members the spec does not allow to be null but were
+	madeSafe []string  // the members made safe, by path
+	badTimes []badTime // timestamps that did not parse
+	nulls    []string  // members the spec does not allow to be null but were
 }
+
+// badTime is a timestamp member that did not parse, and its value.
+type badTime struct{ path, value string }
 
 // errBadRecord says why a record cannot be stored at all.
 type errBadRecord struct{ why string }
@@ -135,7 +138,10 @@ func key(name string, v jsontext.Value, empty bool) (s, why string) {
 		return "", name + " is null"
 	case v.Kind() != '"':
 		return "", name + " is not a string"
-	case json.Unmarshal(v, &s, readOptions) != nil:
+	}
+	s, ok := str(v)
+	switch {
+	case !ok:
 		return "", name + " is not a readable string"
 	case s == "" && !empty:
 		return "", "empty " + name
@@ -257,7 +263,7 @@ func (r *record) time(path string, nullable bool) pgtype.Timestamptz {
 	}
 	t, ok := hubapi.ParseTime(s)
 	if !ok {
-		r.badTimes = append(r.badTimes, path+"="+truncate(safeText(s), 80))
+		r.badTimes = append(r.badTimes, badTime{path, s})
 		return pgtype.Timestamptz{}
 	}
 	return pgtype.Timestamptz{Time: t, Valid: true}

@@ -449,8 +449,9 @@ func (r *run) noteRecord(entity, id string, rec *record) {
 		}
 	}
 	for _, t := range rec.badTimes {
-		if r.logged.first("time " + entity + "." + t) {
-			r.log.Warn("unparseable timestamp: stored as NULL, kept in raw", "entity", entity, "id", truncate(id, 80), "member", t)
+		if r.logged.first("time " + entity + "." + t.path) {
+			r.log.Warn("unparseable timestamp: stored as NULL, kept in raw (logged once per member and run)",
+				"entity", entity, "id", truncate(id, 80), "member", t.path, "value", truncate(safeText(t.value), 80))
 		}
 	}
 	for _, f := range rec.nulls {
@@ -470,7 +471,7 @@ func (r *run) noteBad(entity, id, why string, raw []byte) {
 	r.s.cfg.Metrics.AddBad(entity)
 	if n <= 50 {
 		r.log.Warn("skipped a bad record", "entity", entity, "id", truncate(safeText(id), 80), "reason", why,
-			"record_starts", truncate(safeText(string(raw)), 200))
+			"record_starts", truncate(safeText(string(raw[:min(len(raw), 256)])), 200))
 	}
 }
 

@@ -81,7 +81,7 @@ func (r *run) plan(ctx context.Context, p *page) (pagePlan, error) {
 	if p.storedErr != nil {
 		return pagePlan{}, p.storedErr
 	}
-	return r.planPage(p, p.stored), nil
+	return r.planPage(p), nil
 }
 
 // writePlan commits a page's plan: its rows, with their history, in one
@@ -127,13 +127,13 @@ type storedPage struct {
 
 // lookUpStored reads what is stored of p's clients and their channels.
 func (r *run) lookUpStored(ctx context.Context, p *page) (storedPage, error) {
-	ids := make([]string, len(p.clients))
-	for i, c := range p.clients {
-		ids[i] = c.id
-	}
 	st := storedPage{clients: map[string]db.ClientStoredRow{}, channelsByHash: map[[sha256.Size]byte]db.ChannelStoredRow{}}
 	if r.firstSync {
 		return st, nil
+	}
+	ids := make([]string, len(p.clients))
+	for i, c := range p.clients {
+		ids[i] = c.id
 	}
 	err := r.retryDB(ctx, "read the page's stored rows", func() error {
 		q := r.queries()
@@ -164,8 +164,8 @@ func (r *run) lookUpStored(ctx context.Context, p *page) (storedPage, error) {
 // planPage keeps the page's records that differ from what is stored,
 // decoded into rows, and notes every id it saw. A channel that two clients
 // of the page list is written once.
-func (r *run) planPage(p *page, st storedPage) pagePlan {
-	partner := r.s.cfg.PartnerID
+func (r *run) planPage(p *page) pagePlan {
+	partner, st := r.s.cfg.PartnerID, p.stored
 	var pl pagePlan
 	pl.clientsSeen = len(p.clients)
 	for _, c := range p.clients {
