@@ -12,7 +12,7 @@ func EnvNames() []string {
 	for _, s := range settings {
 		names = append(names, s.env)
 		if s.secret {
-			names = append(names, s.env+"_FILE")
+			names = append(names, s.env+fileSuffix)
 		}
 	}
 	slices.Sort(names)
